@@ -1,0 +1,21 @@
+//! strongroom: a long-term electronic archive repository.
+//!
+//! Agencies transfer closed cases (移交) as BagIt packages; strongroom runs the four checks of
+//! DA/T 70-2018 (四性检测), stores every record as an OCFL 1.1 object through `object_store`,
+//! and answers with a signed receipt (接收凭证) or one report listing every problem.
+//! The design and its invariants are in `DESIGN.md` of the shared folder; each on-disk or
+//! on-wire format is specified in `formats/`.
+//!
+//! Data flows one way: [`intake`] → [`store`] (OCFL) → ledger → index.
+
+pub mod bagit;
+pub mod digest;
+pub mod findings;
+pub mod formats;
+pub mod intake;
+pub mod ocfl;
+pub mod package;
+pub mod record;
+pub mod refcode;
+pub mod sign;
+pub mod store;

@@ -1,0 +1,2 @@
+//! The `strongroom` command: a thin CLI over the library.
+fn main() {}
