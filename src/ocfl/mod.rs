@@ -1,1 +1,4 @@
-//! OCFL 1.1
+//! OCFL 1.1: the on-disk layout of the archive's records (one object per record).
+pub mod inventory;
+pub mod layout;
+pub mod validate;

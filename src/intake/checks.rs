@@ -1,0 +1,514 @@
+//! The transfer-level checks that need the whole package: profile, records against their
+//! files, item-number series, and the archive's existing holdings.
+//!
+//! Each function returns findings; none stops at the first problem.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bagit::Bag;
+use crate::digest::Algorithm;
+use crate::findings::{Category, Finding};
+use crate::formats::{self, Identification, Registry};
+use crate::record::{self, FileRole, RecordMetadata};
+use crate::refcode::{RefCode, SeriesKey};
+use crate::store::{Store, StoreError};
+
+use super::receipt::{check_results, FileDigests, TransferId};
+use super::{object_id, object_root, EvidenceFile, EvidenceFormat, IntakeEvidence};
+
+/// bag-info.txt fields the transfer profile requires (`formats/transfer-package.md`).
+pub const REQUIRED_INFO: [&str; 5] = [
+    "Source-Organization",
+    "Agency-Code",
+    "Fonds-Code",
+    "External-Identifier",
+    "Payload-Oxum",
+];
+
+/// A record that passed its checks, ready to store.
+#[derive(Debug, Clone)]
+pub struct RecordPlan {
+    /// The record's folder under `data/`.
+    pub folder: String,
+    /// Parsed record.json.
+    pub metadata: RecordMetadata,
+    /// record.json's path in the bag.
+    pub record_json_path: String,
+    /// record.json's digests.
+    pub record_json: FileDigests,
+    /// The record's files in record.json order.
+    pub files: Vec<PlannedFile>,
+}
+
+/// One file of a record.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// Path inside the record folder.
+    pub path: String,
+    /// Path inside the bag.
+    pub bag_path: String,
+    /// Computed digests.
+    pub digests: FileDigests,
+    /// Declared digests by algorithm.
+    pub declared: BTreeMap<Algorithm, String>,
+    /// Its role.
+    pub role: FileRole,
+    /// Identified format (main and attachment files).
+    pub format: Option<Identification>,
+}
+
+/// Profile checks on bag-info and manifests; returns the transfer id when complete.
+pub fn profile(bag: &Bag) -> (Option<TransferId>, Vec<Finding>) {
+    let mut out = Vec::new();
+    for field in REQUIRED_INFO {
+        match bag.info_value(field) {
+            Some(v) if !v.trim().is_empty() => {}
+            _ => out.push(
+                Finding::error(
+                    "PROFILE_INFO_MISSING",
+                    Category::Integrity,
+                    format!("bag-info.txt must give {field}"),
+                )
+                .file("bag-info.txt"),
+            ),
+        }
+    }
+    if !bag.manifest_algorithms.iter().any(|a| a.is_strong()) {
+        out.push(
+            Finding::error(
+                "PROFILE_WEAK_MANIFEST",
+                Category::Authenticity,
+                "the payload needs a sha256, sha512 or sm3 manifest; md5 and sha1 cannot prove \
+                 a file unchanged for decades",
+            )
+            .expected_found(
+                "manifest-sha256.txt, manifest-sha512.txt or manifest-sm3.txt",
+                bag.manifest_algorithms
+                    .iter()
+                    .map(|a| format!("manifest-{a}.txt"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        );
+    }
+    if bag.has_fetch {
+        out.push(
+            Finding::error(
+                "PROFILE_FETCH",
+                Category::Integrity,
+                "fetch.txt is not accepted: every file must be in the package itself",
+            )
+            .file("fetch.txt"),
+        );
+    }
+    let get = |k: &str| bag.info_value(k).map(|v| v.trim().to_string());
+    let id = match (
+        get("Agency-Code"),
+        get("External-Identifier"),
+        get("Source-Organization"),
+        get("Fonds-Code"),
+    ) {
+        (Some(a), Some(e), Some(s), Some(f))
+            if !a.is_empty() && !e.is_empty() && !s.is_empty() && !f.is_empty() =>
+        {
+            Some(TransferId {
+                agency_code: a,
+                external_identifier: e,
+                source_organization: s,
+                fonds_code: f,
+            })
+        }
+        _ => None,
+    };
+    (id, out)
+}
+
+/// `sha512:` over the sorted `path\tsha512` lines of the payload: equal for the same bag
+/// whether it came as a folder, a tar or a zip.
+pub fn payload_fingerprint(bag: &Bag) -> String {
+    let mut lines: Vec<String> = bag
+        .payload
+        .iter()
+        .map(|f| {
+            format!(
+                "{}\t{}\n",
+                f.path,
+                f.computed
+                    .get(&Algorithm::Sha512)
+                    .map(String::as_str)
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    lines.sort();
+    let mut h = crate::digest::Hasher::new(Algorithm::Sha512);
+    for l in &lines {
+        h.update(l.as_bytes());
+    }
+    format!("sha512:{}", h.finish())
+}
+
+fn digests_of(f: &crate::bagit::PayloadFile) -> FileDigests {
+    FileDigests {
+        size: f.size,
+        sha256: f
+            .computed
+            .get(&Algorithm::Sha256)
+            .cloned()
+            .unwrap_or_default(),
+        sha512: f
+            .computed
+            .get(&Algorithm::Sha512)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// Checks every record folder against its record.json and its files.
+pub fn records(bag: &Bag, fonds_code: Option<&str>) -> (Vec<RecordPlan>, Vec<Finding>) {
+    let registry = Registry::builtin();
+    let mut out = Vec::new();
+    // folder → (path in folder → payload file)
+    let mut folders: BTreeMap<String, BTreeMap<String, &crate::bagit::PayloadFile>> =
+        BTreeMap::new();
+    for f in &bag.payload {
+        let rel = f.path.strip_prefix("data/").unwrap_or(&f.path);
+        match rel.split_once('/') {
+            Some((folder, inner)) => {
+                folders
+                    .entry(folder.to_string())
+                    .or_default()
+                    .insert(inner.to_string(), f);
+            }
+            None => out.push(
+                Finding::error(
+                    "PACKAGE_LOOSE_FILE",
+                    Category::Integrity,
+                    "files must be inside a record folder under data/, next to its record.json",
+                )
+                .file(f.path.clone()),
+            ),
+        }
+    }
+    if folders.is_empty() {
+        out.push(Finding::error(
+            "PACKAGE_NO_RECORDS",
+            Category::Integrity,
+            "the package holds no record folder under data/",
+        ));
+    }
+    let mut plans = Vec::new();
+    for (folder, files) in &folders {
+        let Some(rj) = files.get("record.json") else {
+            out.push(
+                Finding::error(
+                    "RECORD_JSON_MISSING",
+                    Category::Integrity,
+                    "every record folder needs a record.json",
+                )
+                .record(folder.clone())
+                .file(format!("data/{folder}/record.json")),
+            );
+            continue;
+        };
+        let rj_path = bag.root.join(&rj.path);
+        let bytes = match std::fs::read(&rj_path) {
+            Ok(b) => b,
+            Err(e) => {
+                out.push(
+                    Finding::error(
+                        "RECORD_JSON_UNREADABLE",
+                        Category::Usability,
+                        format!("cannot read record.json: {e}"),
+                    )
+                    .record(folder.clone())
+                    .file(rj.path.clone()),
+                );
+                continue;
+            }
+        };
+        let (meta, meta_findings) = record::check_record_json(&bytes, folder);
+        out.extend(meta_findings);
+        let Some(meta) = meta else { continue };
+        let who = format!("{} ({folder})", meta.reference_code);
+        if let Some(fc) = fonds_code {
+            if meta.fonds != fc.trim() {
+                out.push(
+                    Finding::error(
+                        "RECORD_FONDS_MISMATCH",
+                        Category::Authenticity,
+                        "the record's fonds (全宗号) differs from the package's Fonds-Code",
+                    )
+                    .record(who.clone())
+                    .file(rj.path.clone())
+                    .expected_found(fc.trim(), meta.fonds.clone()),
+                );
+            }
+        }
+        let declared: BTreeSet<&str> = meta.files.iter().map(|f| f.path.as_str()).collect();
+        for inner in files.keys().filter(|k| k.as_str() != "record.json") {
+            if !declared.contains(inner.as_str()) {
+                out.push(
+                    Finding::error(
+                        "RECORD_FILE_UNDECLARED",
+                        Category::Integrity,
+                        "the file is in the record folder but not listed in record.json `files`",
+                    )
+                    .record(who.clone())
+                    .file(format!("data/{folder}/{inner}")),
+                );
+            }
+        }
+        let mut planned = Vec::new();
+        let mut ok = true;
+        let mut sorted = meta.files.clone();
+        sorted.sort_by_key(|f| f.order);
+        for rf in &sorted {
+            let Some(pf) = files.get(&rf.path) else {
+                out.push(
+                    Finding::error(
+                        "RECORD_FILE_MISSING",
+                        Category::Integrity,
+                        "record.json lists the file but the package does not hold it",
+                    )
+                    .record(who.clone())
+                    .file(format!("data/{folder}/{}", rf.path)),
+                );
+                ok = false;
+                continue;
+            };
+            let mut format = None;
+            if matches!(rf.role, FileRole::Main | FileRole::Attachment) {
+                let abs = bag.root.join(&pf.path);
+                out.extend(formats::check_usability(&registry, &abs, &pf.path, &who));
+                format = registry.identify(&abs).ok();
+            }
+            planned.push(PlannedFile {
+                path: rf.path.clone(),
+                bag_path: pf.path.clone(),
+                digests: digests_of(pf),
+                declared: pf.declared.clone(),
+                role: rf.role,
+                format,
+            });
+        }
+        if ok {
+            plans.push(RecordPlan {
+                folder: folder.clone(),
+                metadata: meta,
+                record_json_path: rj.path.clone(),
+                record_json: digests_of(rj),
+                files: planned,
+            });
+        }
+    }
+    out.extend(series_within_transfer(&plans));
+    (plans, out)
+}
+
+fn series_of(m: &RecordMetadata) -> SeriesKey {
+    SeriesKey {
+        fonds: m.fonds.clone(),
+        category: m.category.clone(),
+        year: m.year,
+        retention: m.retention.clone(),
+        organization: m.organization.clone(),
+    }
+}
+
+/// 档号 and item numbers must not repeat within one transfer.
+fn series_within_transfer(plans: &[RecordPlan]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut seen_code: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen_item: BTreeMap<(SeriesKey, u32), &str> = BTreeMap::new();
+    for p in plans {
+        let code = p.metadata.reference_code.as_str();
+        if let Some(first) = seen_code.insert(code, &p.folder) {
+            out.push(
+                Finding::error(
+                    "REFCODE_DUPLICATE_IN_TRANSFER",
+                    Category::Authenticity,
+                    format!(
+                        "档号 {code} is used by two records of this transfer (also folder {first})"
+                    ),
+                )
+                .record(p.folder.clone()),
+            );
+            continue;
+        }
+        let key = (series_of(&p.metadata), p.metadata.item_number);
+        if let Some(first) = seen_item.insert(key.clone(), &p.folder) {
+            out.push(
+                Finding::error(
+                    "ITEM_NUMBER_REPEATED",
+                    Category::Integrity,
+                    format!(
+                        "item number (件号) {} repeats in series {} (also folder {first})",
+                        key.1, key.0
+                    ),
+                )
+                .record(p.folder.clone()),
+            );
+        }
+    }
+    out
+}
+
+/// The 档号 a record of `series` with item number `n` has.
+pub fn refcode_for(series: &SeriesKey, n: u32) -> String {
+    format!(
+        "{}-{}·{}-{}-{}-{:04}",
+        series.fonds, series.category, series.year, series.retention, series.organization, n
+    )
+}
+
+async fn archive_holds(store: &Store, refcode: &str) -> Result<bool, StoreError> {
+    let Ok(rc) = RefCode::parse(refcode) else {
+        return Ok(false);
+    };
+    let oid = object_id(&rc);
+    Ok(store
+        .committed_inventory(&object_root(store, &oid))
+        .await?
+        .is_some())
+}
+
+/// Checks against what the archive already holds: no 档号 twice, no gap in a series run
+/// unless the archive holds the missing numbers.
+pub async fn against_archive(
+    store: &Store,
+    plans: &[RecordPlan],
+) -> Result<Vec<Finding>, StoreError> {
+    let mut out = Vec::new();
+    let mut runs: BTreeMap<SeriesKey, BTreeSet<u32>> = BTreeMap::new();
+    for p in plans {
+        let code = p.metadata.reference_code.as_str();
+        if archive_holds(store, code).await? {
+            out.push(
+                Finding::error(
+                    "REFCODE_EXISTS",
+                    Category::Authenticity,
+                    format!("the archive already holds a record with 档号 {code}"),
+                )
+                .record(format!("{code} ({})", p.folder)),
+            );
+        }
+        runs.entry(series_of(&p.metadata))
+            .or_default()
+            .insert(p.metadata.item_number);
+    }
+    for (series, numbers) in runs {
+        let (Some(&lo), Some(&hi)) = (numbers.first(), numbers.last()) else {
+            continue;
+        };
+        let mut missing = Vec::new();
+        for n in lo..hi {
+            if !numbers.contains(&n) && !archive_holds(store, &refcode_for(&series, n)).await? {
+                missing.push(n);
+            }
+            if missing.len() > 100 {
+                break;
+            }
+        }
+        if !missing.is_empty() {
+            out.push(
+                Finding::error(
+                    "ITEM_NUMBER_GAP",
+                    Category::Integrity,
+                    format!(
+                        "item numbers (件号) of series {series} run from {lo:04} to {hi:04} but \
+                         neither this transfer nor the archive holds {}",
+                        missing
+                            .iter()
+                            .map(|n| format!("{n:04}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .expected_found(
+                    format!("every number from {lo:04} to {hi:04}"),
+                    format!("{} missing", missing.len()),
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the intake evidence for one record.
+pub fn evidence(
+    bag: &Bag,
+    transfer: &TransferId,
+    plan: &RecordPlan,
+    findings: &[Finding],
+    when: &str,
+    who: &str,
+) -> IntakeEvidence {
+    let names = |m: &BTreeMap<Algorithm, String>| {
+        m.iter()
+            .map(|(a, d)| (a.name().to_string(), d.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let computed = |d: &FileDigests| {
+        BTreeMap::from([
+            ("sha256".to_string(), d.sha256.clone()),
+            ("sha512".to_string(), d.sha512.clone()),
+        ])
+    };
+    let declared_rj = bag
+        .payload
+        .iter()
+        .find(|f| f.path == plan.record_json_path)
+        .map(|f| names(&f.declared))
+        .unwrap_or_default();
+    let mut files = vec![EvidenceFile {
+        path: "record.json".into(),
+        role: "metadata".into(),
+        size: plan.record_json.size,
+        declared: declared_rj,
+        computed: computed(&plan.record_json),
+        format: None,
+    }];
+    for f in &plan.files {
+        files.push(EvidenceFile {
+            path: f.path.clone(),
+            role: serde_json::to_value(f.role)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            size: f.digests.size,
+            declared: names(&f.declared),
+            computed: computed(&f.digests),
+            format: f.format.as_ref().map(|i| EvidenceFormat {
+                id: i.format_id.clone(),
+                name: i.name.clone(),
+                mime: i.mime.clone(),
+                detail: i.detail.clone(),
+            }),
+        });
+    }
+    let code = plan.metadata.reference_code.as_str();
+    let warnings = findings
+        .iter()
+        .filter(|f| {
+            !f.is_error()
+                && f.record
+                    .as_deref()
+                    .map(|r| r.contains(code) || r == plan.folder)
+                    .unwrap_or(true)
+        })
+        .cloned()
+        .collect();
+    IntakeEvidence {
+        kind: "strongroom.intake-evidence".into(),
+        format_version: super::receipt::DOCUMENT_VERSION,
+        transfer: transfer.clone(),
+        received_at: when.to_string(),
+        received_by: who.to_string(),
+        bag_info: bag.info.clone(),
+        package_folder: format!("data/{}", plan.folder),
+        files,
+        checks: check_results(findings),
+        warnings,
+    }
+}

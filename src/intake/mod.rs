@@ -1,0 +1,545 @@
+//! Intake (接收): a transfer package in, a signed receipt or one complete report out.
+//!
+//! Owns the order of the checks and the decision; delegates each check to its module
+//! (`package` for safety, `bagit` for fixity and completeness, `record` for metadata,
+//! `formats` for usability) and the write to `store`. Every check runs and every finding
+//! is kept, so that the agency corrects everything in one round (the seed's art. 9).
+//! Nothing is written to the OCFL root unless no check found an error.
+
+mod checks;
+pub mod receipt;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use object_store::path::Path as StorePath;
+use serde::{Deserialize, Serialize};
+
+use crate::bagit::{self, Bag};
+use crate::digest::Algorithm;
+use crate::findings::{Category, Finding};
+use crate::ocfl::inventory::{Inventory, NewFile, User};
+use crate::ocfl::layout;
+use crate::package::{self, Limits};
+use crate::record::RecordMetadata;
+use crate::refcode::RefCode;
+use crate::sign::ArchiveKey;
+use crate::store::{self, FileSource, StagedFile, Store, StoreError, VersionWrite};
+
+pub use checks::RecordPlan;
+pub use receipt::{Receipt, TransferId, TransferRecord, TransferReport};
+
+/// Errors that stop intake before a decision: environment, not the package.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Unpacking could not even start (staging directory, unreadable package path).
+    #[error("cannot open the package")]
+    Package(#[from] package::Error),
+    /// The archive key could not sign.
+    #[error("cannot sign the receipt")]
+    Sign(#[from] crate::sign::Error),
+    /// A local file could not be read or written.
+    #[error("{path}")]
+    Io {
+        /// Which file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// How intake runs.
+#[derive(Debug, Clone)]
+pub struct IntakeOptions {
+    /// Safety limits for unpacking.
+    pub limits: Limits,
+    /// Optional virus-scan command, run on every file.
+    pub virus_scan: Option<String>,
+    /// Where archives are unpacked (outside the store).
+    pub staging_dir: PathBuf,
+    /// Who submits (`--as`).
+    pub actor: String,
+    /// Hashing threads (0: all cores).
+    pub threads: usize,
+}
+
+/// Progress of a long intake, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// A phase starts; `total` bytes when known.
+    Phase {
+        /// What is happening.
+        name: &'static str,
+        /// Bytes to go through.
+        total: Option<u64>,
+    },
+    /// Bytes done in the current phase.
+    Bytes(u64),
+}
+
+/// What became of a transfer.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Stored; here is the signed receipt (signed-note text) and the receipt itself.
+    Accepted {
+        /// The receipt.
+        receipt: Box<Receipt>,
+        /// The signed-note text of its canonical JSON.
+        signed: String,
+    },
+    /// The same transfer with the same payload was already accepted: nothing stored.
+    AlreadyAccepted {
+        /// The original receipt, as signed then.
+        signed: String,
+    },
+    /// Refused; nothing stored in the OCFL root. The report is kept under `reports/`.
+    Rejected {
+        /// Every problem.
+        report: Box<TransferReport>,
+        /// Where it was kept in the store.
+        kept_at: Option<String>,
+    },
+}
+
+/// The commit record path of a transfer.
+pub fn transfer_record_path(agency_code: &str, external_identifier: &str) -> StorePath {
+    store::path_of([
+        "transfers",
+        agency_code,
+        &format!("{external_identifier}.json"),
+    ])
+}
+
+/// The OCFL object id of a record: never changes, even when it is re-appraised.
+pub fn object_id(refcode: &RefCode) -> String {
+    format!("urn:strongroom:{}", refcode.as_str())
+}
+
+/// The object's root in the store.
+pub fn object_root(store: &Store, object_id: &str) -> StorePath {
+    store::join(&store.ocfl_root(), &layout::object_root_0003(object_id))
+}
+
+/// Runs a transfer: unpack, check everything, then store and sign, or report.
+pub async fn transfer(
+    store: &Store,
+    key: &ArchiveKey,
+    package_path: &Path,
+    opts: &IntakeOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Outcome, IntakeError> {
+    std::fs::create_dir_all(&opts.staging_dir).map_err(|source| IntakeError::Io {
+        path: opts.staging_dir.display().to_string(),
+        source,
+    })?;
+    progress(Progress::Phase {
+        name: "unpacking",
+        total: None,
+    });
+    let (pkg, staging, limits) = (
+        package_path.to_path_buf(),
+        opts.staging_dir.clone(),
+        opts.limits.clone(),
+    );
+    let unpacked = blocking(move || package::open(&pkg, &staging, &limits)).await??;
+    let mut findings = unpacked.findings.clone();
+    let package_name = package_path.display().to_string();
+    if !unpacked.is_safe() {
+        return reject(store, opts, &package_name, None, findings).await;
+    }
+
+    progress(Progress::Phase {
+        name: "checking fixity",
+        total: Some(unpacked.bytes),
+    });
+    let root = unpacked.root.clone();
+    let threads = opts.threads;
+    let bag_report = blocking(move || {
+        bagit::validate(
+            &root,
+            &bagit::ValidateOptions {
+                also_compute: vec![Algorithm::Sha256, Algorithm::Sha512],
+                threads,
+            },
+        )
+    })
+    .await?;
+    findings.extend(bag_report.findings.iter().cloned());
+    let Some(bag) = bag_report.bag else {
+        return reject(store, opts, &package_name, None, findings).await;
+    };
+    let (transfer_id, profile_findings) = checks::profile(&bag);
+    findings.extend(profile_findings);
+
+    if let Some(scan) = &opts.virus_scan {
+        progress(Progress::Phase {
+            name: "virus scan",
+            total: None,
+        });
+        let (root, scan) = (bag.root.clone(), scan.clone());
+        findings.extend(blocking(move || package::virus_scan(&root, &scan)).await??);
+    }
+
+    // Resubmission comes before the duplicate-档号 check: the same transfer with the same
+    // payload is not a duplicate, it is an answered question.
+    let fingerprint = checks::payload_fingerprint(&bag);
+    if let Some(t) = &transfer_id {
+        let path = transfer_record_path(&t.agency_code, &t.external_identifier);
+        if let Some(rec) = store.get_json::<TransferRecord>(&path).await? {
+            if rec.payload_fingerprint == fingerprint {
+                return Ok(Outcome::AlreadyAccepted {
+                    signed: rec.receipt,
+                });
+            }
+            findings.push(
+                Finding::error(
+                    "TRANSFER_ID_REUSED",
+                    Category::Authenticity,
+                    format!(
+                        "transfer {} of agency {} was already accepted with different content; \
+                         a corrected package needs a new External-Identifier",
+                        t.external_identifier, t.agency_code
+                    ),
+                )
+                .expected_found(rec.payload_fingerprint, fingerprint.clone()),
+            );
+        }
+    }
+
+    progress(Progress::Phase {
+        name: "checking records",
+        total: None,
+    });
+    let fonds = transfer_id.as_ref().map(|t| t.fonds_code.clone());
+    let b2 = bag.clone();
+    let (plans, record_findings) = blocking(move || checks::records(&b2, fonds.as_deref())).await?;
+    findings.extend(record_findings);
+    findings.extend(checks::against_archive(store, &plans).await?);
+
+    if findings.iter().any(Finding::is_error) {
+        return reject(store, opts, &package_name, transfer_id, findings).await;
+    }
+    let Some(transfer_id) = transfer_id else {
+        // profile() reports missing bag-info fields as errors, so this is unreachable in
+        // practice; refuse rather than store an unidentified transfer.
+        return reject(store, opts, &package_name, None, findings).await;
+    };
+
+    let lock = store.lock_writer(&opts.actor).await?;
+    let result = commit_transfer(
+        store,
+        key,
+        &lock,
+        &bag,
+        &transfer_id,
+        &fingerprint,
+        &plans,
+        &findings,
+        opts,
+        progress,
+    )
+    .await;
+    let released = lock.release().await;
+    let outcome = result?;
+    released?;
+    drop(unpacked);
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn commit_transfer(
+    store: &Store,
+    key: &ArchiveKey,
+    lock: &store::WriterLock,
+    bag: &Bag,
+    transfer_id: &TransferId,
+    fingerprint: &str,
+    plans: &[RecordPlan],
+    findings: &[Finding],
+    opts: &IntakeOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Outcome, IntakeError> {
+    store.recover(lock).await?;
+    let record_path =
+        transfer_record_path(&transfer_id.agency_code, &transfer_id.external_identifier);
+    // Checked again under the lock: another writer may have committed since.
+    if let Some(rec) = store.get_json::<TransferRecord>(&record_path).await? {
+        if rec.payload_fingerprint == fingerprint {
+            return Ok(Outcome::AlreadyAccepted {
+                signed: rec.receipt,
+            });
+        }
+    }
+    let late = checks::against_archive(store, plans).await?;
+    if late.iter().any(Finding::is_error) {
+        let mut all = findings.to_vec();
+        all.extend(late);
+        return reject(
+            store,
+            opts,
+            &bag.root.display().to_string(),
+            Some(transfer_id.clone()),
+            all,
+        )
+        .await;
+    }
+
+    let accepted_at = store::now_rfc3339();
+    let mut writes = Vec::new();
+    let mut receipt_records = Vec::new();
+    let mut stored = Vec::new();
+    let mut totals = receipt::Totals::default();
+    let user = User {
+        name: opts.actor.clone(),
+        address: None,
+    };
+    for plan in plans {
+        let oid = object_id(&plan.metadata.reference_code);
+        let root = object_root(store, &oid);
+        let evidence =
+            checks::evidence(bag, transfer_id, plan, findings, &accepted_at, &opts.actor);
+        let evidence = Bytes::from(serde_json::to_vec_pretty(&evidence).unwrap_or_default());
+        let (ev_digests, _) =
+            crate::digest::digest_reader(&evidence[..], &[Algorithm::Sha256, Algorithm::Sha512])
+                .map_err(|source| IntakeError::Io {
+                    path: "intake evidence".into(),
+                    source,
+                })?;
+        let mut new_files = Vec::new();
+        let mut sources: BTreeMap<String, (FileSource, u64)> = BTreeMap::new();
+        let rj = &plan.record_json;
+        new_files.push(NewFile {
+            logical_path: "record.json".into(),
+            sha512: rj.sha512.clone(),
+            sha256: rj.sha256.clone(),
+        });
+        sources.insert(
+            "record.json".into(),
+            (
+                FileSource::Local(bag.root.join(&plan.record_json_path)),
+                rj.size,
+            ),
+        );
+        let mut receipt_files = Vec::new();
+        for f in &plan.files {
+            let logical = format!("files/{}", f.path);
+            new_files.push(NewFile {
+                logical_path: logical.clone(),
+                sha512: f.digests.sha512.clone(),
+                sha256: f.digests.sha256.clone(),
+            });
+            sources.insert(
+                logical,
+                (
+                    FileSource::Local(bag.root.join(&f.bag_path)),
+                    f.digests.size,
+                ),
+            );
+            receipt_files.push(receipt::ReceiptFile {
+                path: f.path.clone(),
+                digests: f.digests.clone(),
+            });
+            totals.files += 1;
+            totals.bytes += f.digests.size;
+        }
+        new_files.push(NewFile {
+            logical_path: "evidence/intake.json".into(),
+            sha512: ev_digests[&Algorithm::Sha512].clone(),
+            sha256: ev_digests[&Algorithm::Sha256].clone(),
+        });
+        sources.insert(
+            "evidence/intake.json".into(),
+            (FileSource::Bytes(evidence.clone()), evidence.len() as u64),
+        );
+        let message = format!(
+            "移交接收 transfer {} from {} {}",
+            transfer_id.external_identifier,
+            transfer_id.agency_code,
+            store::commit_marker(&record_path.to_string())
+        );
+        let (inventory, to_write) = Inventory::next_version(
+            None,
+            &oid,
+            &new_files,
+            accepted_at.clone(),
+            message,
+            user.clone(),
+        );
+        let files = to_write
+            .into_iter()
+            .filter_map(|(content_path, nf)| {
+                sources.get(&nf.logical_path).map(|(src, size)| StagedFile {
+                    content_path,
+                    source: src.clone(),
+                    size: *size,
+                })
+            })
+            .collect();
+        writes.push(VersionWrite {
+            object_root: root.clone(),
+            previous: None,
+            inventory,
+            files,
+        });
+        receipt_records.push(receipt::ReceiptRecord {
+            reference_code: plan.metadata.reference_code.to_string(),
+            title: plan.metadata.title.clone(),
+            object_id: oid.clone(),
+            version: "v1".into(),
+            record_json: rj.clone(),
+            files: receipt_files,
+        });
+        stored.push(receipt::StoredRecord {
+            reference_code: plan.metadata.reference_code.to_string(),
+            object_id: oid,
+            object_root: root.to_string(),
+            version: "v1".into(),
+        });
+        totals.records += 1;
+    }
+    let receipt = Receipt {
+        kind: "strongroom.receipt".into(),
+        format_version: receipt::DOCUMENT_VERSION,
+        archive: key.name().to_string(),
+        transfer: transfer_id.clone(),
+        accepted_at,
+        accepted_by: opts.actor.clone(),
+        payload_fingerprint: fingerprint.to_string(),
+        totals: totals.clone(),
+        checks: receipt::check_results(findings),
+        records: receipt_records,
+    };
+    let signed = key.sign_document(&receipt)?;
+    let record = TransferRecord {
+        kind: "strongroom.transfer".into(),
+        format_version: receipt::DOCUMENT_VERSION,
+        transfer: transfer_id.clone(),
+        payload_fingerprint: fingerprint.to_string(),
+        records: stored,
+        receipt: signed.clone(),
+    };
+    progress(Progress::Phase {
+        name: "storing",
+        total: Some(totals.bytes),
+    });
+    let bytes_progress = |n: u64| progress(Progress::Bytes(n));
+    store
+        .commit(
+            lock,
+            &record_path,
+            store::pretty(&record),
+            &writes,
+            &bytes_progress,
+        )
+        .await?;
+    Ok(Outcome::Accepted {
+        receipt: Box::new(receipt),
+        signed,
+    })
+}
+
+async fn reject(
+    store: &Store,
+    opts: &IntakeOptions,
+    package: &str,
+    transfer: Option<TransferId>,
+    mut findings: Vec<Finding>,
+) -> Result<Outcome, IntakeError> {
+    findings.sort_by_key(|f| (!f.is_error(), f.category));
+    let report = TransferReport {
+        kind: "strongroom.transfer-report".into(),
+        format_version: receipt::DOCUMENT_VERSION,
+        transfer,
+        package: package.to_string(),
+        checked_at: store::now_rfc3339(),
+        submitted_by: opts.actor.clone(),
+        decision: "rejected".into(),
+        checks: receipt::check_results(&findings),
+        findings,
+    };
+    // Kept so an archivist can later see what was refused and why; a store that cannot keep
+    // it is an environment error, not a reason to lose the report.
+    let kept_at = store.keep_report(&report).await?;
+    Ok(Outcome::Rejected {
+        report: Box::new(report),
+        kept_at: Some(kept_at),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IntakeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IntakeError::Task(e.to_string()))
+}
+
+/// Intake evidence kept inside each record's version (`evidence/intake.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntakeEvidence {
+    /// `strongroom.intake-evidence`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Document version.
+    pub format_version: u32,
+    /// The transfer.
+    pub transfer: TransferId,
+    /// When.
+    pub received_at: String,
+    /// Who.
+    pub received_by: String,
+    /// bag-info.txt as received.
+    pub bag_info: Vec<(String, String)>,
+    /// The record folder in the package.
+    pub package_folder: String,
+    /// Per file: declared (incl. SM3) and computed digests, format.
+    pub files: Vec<EvidenceFile>,
+    /// Results per DA/T 70 property.
+    pub checks: Vec<receipt::CheckResult>,
+    /// Warnings about this record or the whole transfer.
+    pub warnings: Vec<Finding>,
+}
+
+/// One file's intake evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvidenceFile {
+    /// Path in the record folder.
+    pub path: String,
+    /// Role from record.json (`metadata` for record.json itself).
+    pub role: String,
+    /// Bytes.
+    pub size: u64,
+    /// Digests the agency declared, by algorithm name.
+    pub declared: BTreeMap<String, String>,
+    /// Digests computed on intake.
+    pub computed: BTreeMap<String, String>,
+    /// Format identified by content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<EvidenceFormat>,
+}
+
+/// A file's identified format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvidenceFormat {
+    /// Registry id.
+    pub id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Version detail.
+    pub detail: Option<String>,
+}
+
+/// Reads one record's metadata; exposed for `show`.
+pub fn parse_record_json(bytes: &[u8]) -> Option<RecordMetadata> {
+    serde_json::from_slice(bytes).ok()
+}

@@ -1,0 +1,396 @@
+//! The archive's store: every byte of the archive, through `object_store` and nothing else.
+//!
+//! Owns the store layout (`formats/store-layout.md`): the OCFL storage root under `ocfl/`,
+//! commit records under `transfers/` and `amendments/`, write intents under `intents/`,
+//! rejected-transfer reports under `reports/`, the writer lock under `locks/`.
+//! It owns the life of a write: intent → versions → sync → commit record → sync, and the
+//! recovery that undoes anything a crash left uncommitted. It decides nothing about what is
+//! accepted; that is `intake`'s job.
+
+pub mod durability;
+mod lock;
+mod objects;
+mod recovery;
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::{Path, PathPart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use durability::{Durability, SyncFs, Volatile};
+pub use lock::{LockInfo, WriterLock};
+pub use objects::{FileSource, StagedFile, VersionWrite};
+pub use recovery::RecoveryReport;
+
+use crate::ocfl::layout;
+
+/// The version of the store layout this code writes (`formats/store-layout.md`).
+pub const STORE_FORMAT_VERSION: u32 = 1;
+/// The oldest store layout this code reads.
+pub const OLDEST_SUPPORTED_STORE_FORMAT: u32 = 1;
+
+/// The OCFL storage root's prefix inside the store.
+pub const OCFL_ROOT: &str = "ocfl";
+
+/// Errors of the store layer. Each keeps its cause and the path it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store URL is not one we can open.
+    #[error("unsupported store URL {url:?}: use file:///absolute/path or memory://")]
+    UnsupportedUrl {
+        /// The URL given.
+        url: String,
+    },
+    /// An object_store operation failed.
+    #[error("store {op} failed at {path}")]
+    Backend {
+        /// What we were doing (`put`, `get`, `list`, …).
+        op: &'static str,
+        /// The object's path in the store.
+        path: String,
+        /// The backend's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A create-only put found the object already there.
+    #[error("{path} already exists in the store and is never overwritten")]
+    AlreadyExists {
+        /// The object's path.
+        path: String,
+    },
+    /// The sync step failed: nothing after it may be acknowledged.
+    #[error("could not make writes durable (sync of {path})")]
+    Sync {
+        /// The directory being synced.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON document in the store does not parse.
+    #[error("{path} in the store is not valid JSON of the expected form")]
+    Json {
+        /// The object's path.
+        path: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store was never initialised.
+    #[error("no archive at {url}: run `strongroom init` first")]
+    NotInitialised {
+        /// The store URL.
+        url: String,
+    },
+    /// Another writer holds the lock.
+    #[error("the store is locked by another writer ({0}); retry when it finishes")]
+    Locked(Box<LockInfo>),
+    /// The store holds something that breaks its own invariants.
+    #[error("store inconsistency at {path}: {message}")]
+    Inconsistent {
+        /// Where.
+        path: String,
+        /// What.
+        message: String,
+    },
+    /// A local file to be stored could not be read.
+    #[error("cannot read {path}")]
+    Source {
+        /// The local path.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    fn backend(op: &'static str, path: &Path, source: object_store::Error) -> Self {
+        match source {
+            object_store::Error::AlreadyExists { .. } => StoreError::AlreadyExists {
+                path: path.to_string(),
+            },
+            source => StoreError::Backend {
+                op,
+                path: path.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+/// `archive.json` at the store's top: what this store is, and the key that signs for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveInfo {
+    /// Always `strongroom-archive`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// [`STORE_FORMAT_VERSION`] at creation.
+    pub format_version: u32,
+    /// RFC 3339 time of `init`.
+    pub created: String,
+    /// The signed-note key name fixed at `init`.
+    pub key_name: String,
+    /// The published verifier key (C2SP signed-note form).
+    pub verifier_key: String,
+}
+
+/// The archive's store.
+#[derive(Clone)]
+pub struct Store {
+    os: Arc<dyn ObjectStore>,
+    durability: Arc<dyn Durability>,
+    url: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish()
+    }
+}
+
+/// Builds a store path from segments, percent-encoding what object_store cannot hold.
+pub fn path_of<'a>(segments: impl IntoIterator<Item = &'a str>) -> Path {
+    Path::from_iter(segments.into_iter().map(PathPart::from))
+}
+
+/// Joins a '/'-separated relative path (already valid segments) onto a base.
+pub fn join(base: &Path, rel: &str) -> Path {
+    let mut parts: Vec<PathPart<'static>> = base
+        .parts()
+        .map(|p| p.as_ref().to_string().into())
+        .collect();
+    for seg in rel.split('/').filter(|s| !s.is_empty()) {
+        parts.push(PathPart::from(seg.to_string()));
+    }
+    Path::from_iter(parts)
+}
+
+impl Store {
+    /// Opens a store by URL: `file:///abs/path` (created if missing) or `memory://`.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        if let Some(rest) = url.strip_prefix("file://") {
+            let root = std::path::PathBuf::from(rest);
+            if !root.is_absolute() {
+                return Err(StoreError::UnsupportedUrl { url: url.into() });
+            }
+            std::fs::create_dir_all(&root).map_err(|source| StoreError::Source {
+                path: root.display().to_string(),
+                source,
+            })?;
+            let fs = LocalFileSystem::new_with_prefix(&root)
+                .map_err(|source| StoreError::backend("open", &Path::from(""), source))?
+                .with_automatic_cleanup(true);
+            Ok(Store {
+                os: Arc::new(fs),
+                durability: Arc::new(SyncFs::new(root)),
+                url: url.to_string(),
+            })
+        } else if url == "memory://" || url == "memory:///" {
+            Ok(Store::with_backend(
+                Arc::new(InMemory::new()),
+                Arc::new(Volatile),
+                url,
+            ))
+        } else {
+            Err(StoreError::UnsupportedUrl { url: url.into() })
+        }
+    }
+
+    /// A store over any backend and sync step (tests use this for the power-cut wrapper).
+    pub fn with_backend(
+        os: Arc<dyn ObjectStore>,
+        durability: Arc<dyn Durability>,
+        url: &str,
+    ) -> Store {
+        Store {
+            os,
+            durability,
+            url: url.to_string(),
+        }
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The backend, for read-only tools such as the OCFL validator.
+    pub fn backend(&self) -> &Arc<dyn ObjectStore> {
+        &self.os
+    }
+
+    /// The OCFL storage root's path.
+    pub fn ocfl_root(&self) -> Path {
+        Path::from(OCFL_ROOT)
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.durability.sync().await
+    }
+
+    /// Creates the store: archive identity and the OCFL storage root's declaration, layout and
+    /// extension config. Refuses a store that already has an archive.
+    pub async fn init(&self, info: &ArchiveInfo) -> Result<(), StoreError> {
+        let root = self.ocfl_root();
+        self.put_create(
+            &join(&root, "0=ocfl_1.1"),
+            Bytes::from_static(b"ocfl_1.1\n"),
+        )
+        .await?;
+        self.put_create(
+            &join(&root, "ocfl_layout.json"),
+            pretty(&layout::layout_json_0003()),
+        )
+        .await?;
+        self.put_create(
+            &join(
+                &root,
+                "extensions/0003-hash-and-id-n-tuple-storage-layout/config.json",
+            ),
+            pretty(&layout::extension_config_0003()),
+        )
+        .await?;
+        self.put_create(&Path::from("archive.json"), pretty(info))
+            .await?;
+        self.sync().await
+    }
+
+    /// The archive's identity, or [`StoreError::NotInitialised`].
+    pub async fn archive_info(&self) -> Result<ArchiveInfo, StoreError> {
+        match self.get_json(&Path::from("archive.json")).await? {
+            Some(info) => Ok(info),
+            None => Err(StoreError::NotInitialised {
+                url: self.url.clone(),
+            }),
+        }
+    }
+
+    /// Create-only put: fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    pub async fn put_create(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        self.os
+            .put_opts(path, PutPayload::from_bytes(bytes), opts)
+            .await
+            .map_err(|e| StoreError::backend("put", path, e))?;
+        Ok(())
+    }
+
+    /// Replaces an object atomically: written under `staging/` first, then renamed over the
+    /// target, because LocalFileSystem has no `PutMode::Update`. Used only for the objects
+    /// OCFL requires to change: an object's root inventory and its sidecar.
+    pub(crate) async fn put_replace(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
+        let tmp = path_of(["staging", &random_hex(16)]);
+        self.put_create(&tmp, bytes).await?;
+        self.os
+            .rename(&tmp, path)
+            .await
+            .map_err(|e| StoreError::backend("rename", path, e))
+    }
+
+    /// Reads a whole (small) object; None when absent.
+    pub async fn get_bytes(&self, path: &Path) -> Result<Option<Bytes>, StoreError> {
+        match self.os.get(path).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| StoreError::backend("get", path, e))?,
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StoreError::backend("get", path, e)),
+        }
+    }
+
+    /// Reads and parses a JSON object; None when absent.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<T>, StoreError> {
+        match self.get_bytes(path).await? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| StoreError::Json {
+                    path: path.to_string(),
+                    source,
+                }),
+        }
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, path: &Path) -> Result<bool, StoreError> {
+        match self.os.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(StoreError::backend("head", path, e)),
+        }
+    }
+
+    /// Every object path under a prefix.
+    pub async fn list_paths(&self, prefix: &Path) -> Result<Vec<Path>, StoreError> {
+        self.os
+            .list(Some(prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::backend("list", prefix, e))
+    }
+
+    /// Deletes an object (absent is fine).
+    pub(crate) async fn delete(&self, path: &Path) -> Result<(), StoreError> {
+        match self.os.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StoreError::backend("delete", path, e)),
+        }
+    }
+
+    /// Keeps a rejected transfer's report (outside the OCFL root) and returns its path.
+    pub async fn keep_report<T: Serialize>(&self, report: &T) -> Result<String, StoreError> {
+        let name = format!(
+            "{}-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+            random_hex(4)
+        );
+        let path = path_of(["reports", &name]);
+        self.put_create(&path, pretty(report)).await?;
+        self.sync().await?;
+        Ok(path.to_string())
+    }
+}
+
+/// Pretty JSON with a final newline, for documents people may read in the store.
+pub fn pretty<T: Serialize + ?Sized>(value: &T) -> Bytes {
+    let mut v = serde_json::to_vec_pretty(value).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// Random lowercase hex, for names that must not collide.
+pub fn random_hex(bytes: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    // SystemRandom only fails when the OS has no entropy source; fall back to time+pid.
+    if ring::rand::SystemRandom::new().fill(&mut buf).is_err() {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        let d = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
+        buf.iter_mut().zip(d.as_ref()).for_each(|(b, d)| *b = *d);
+    }
+    hex::encode(buf)
+}
+
+/// RFC 3339 UTC time to the second, as OCFL's `created` wants.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+pub use objects::{commit_marker, commit_of_message, Intent};
