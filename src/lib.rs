@@ -8,10 +8,12 @@
 //!
 //! Data flows one way: [`intake`] → [`store`] (OCFL) → ledger → index.
 
+pub mod access;
 pub mod bagit;
 pub mod digest;
 pub mod findings;
 pub mod formats;
+pub mod home;
 pub mod intake;
 pub mod ocfl;
 pub mod package;
@@ -19,3 +21,4 @@ pub mod record;
 pub mod refcode;
 pub mod sign;
 pub mod store;
+pub mod verify;

@@ -1,2 +1,607 @@
 //! The `strongroom` command: a thin CLI over the library.
-fn main() {}
+//!
+//! Run with `cargo run -- --help`. Results go to stdout (JSON with `--json`), progress and
+//! diagnostics to stderr. Exit codes: 0 done, 1 refused/invalid/damaged, 2 usage or
+//! environment errors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use strongroom::intake::{self, IntakeOptions, Outcome, Progress};
+use strongroom::{access, bagit, home::Home, ocfl, sign, verify};
+
+#[derive(Parser)]
+#[command(
+    name = "strongroom",
+    version,
+    about = "A long-term electronic archive repository"
+)]
+struct Cli {
+    /// The archive's local home: config, private key, caches.
+    #[arg(
+        long,
+        global = true,
+        env = "STRONGROOM_HOME",
+        default_value = "./strongroom-data"
+    )]
+    home: PathBuf,
+    /// Print results as JSON (schemas in formats/).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Who is acting (recorded with every change). Default: the OS user.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    actor: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the home, the archive's key pair and the store.
+    Init {
+        /// Store URL: file:///abs/path (default <home>/store) or memory://.
+        #[arg(long)]
+        store: Option<String>,
+        /// The signing key's name (fixed for the archive's life).
+        #[arg(long, default_value = "strongroom.archive")]
+        key_name: String,
+    },
+    /// Take a transfer package (bag folder, .tar, .tar.zst or .zip): receipt or report.
+    Transfer {
+        /// The package.
+        package: PathBuf,
+        /// Also write the rejection report (JSON) here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Also write the signed receipt (signed-note) here.
+        #[arg(long)]
+        receipt: Option<PathBuf>,
+    },
+    /// BagIt (RFC 8493) validation alone.
+    Bag {
+        #[command(subcommand)]
+        command: BagCommand,
+    },
+    /// OCFL 1.1 validation of an object or storage root.
+    Ocfl {
+        #[command(subcommand)]
+        command: OcflCommand,
+    },
+    /// List the records in the archive.
+    List,
+    /// Show a record: metadata, files, digests, versions.
+    Show {
+        /// 档号.
+        reference_code: String,
+    },
+    /// Stream one file of a record.
+    Get {
+        /// 档号.
+        reference_code: String,
+        /// File path in the record folder (or record.json, evidence/intake.json).
+        file: String,
+        /// Version (default: newest).
+        #[arg(long)]
+        version: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
+    /// Re-read every stored byte and check digests and structure.
+    Verify {
+        /// Only these records (档号); default: the whole archive.
+        reference_codes: Vec<String>,
+    },
+    /// Receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// Correct a record's metadata: a new version with a new record.json.
+    Amend {
+        /// 档号.
+        reference_code: String,
+        /// The corrected record.json.
+        #[arg(long)]
+        metadata: PathBuf,
+        /// Why (kept in the version and the commit record).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
+    Demo {
+        /// The package to load (default: the sample transfer in tests/data).
+        #[arg(long)]
+        package: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BagCommand {
+    /// Validate a bag: exit 0 valid, 1 invalid; warnings on stderr.
+    Validate {
+        /// The bag's folder.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OcflCommand {
+    /// Validate an object or storage root: exit 0 valid (or warnings), 1 invalid.
+    Validate {
+        /// Object root or storage root folder.
+        path: PathBuf,
+        /// Skip recomputing content digests.
+        #[arg(long)]
+        no_digests: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a signed receipt against the archive's verifier key.
+    Verify {
+        /// The receipt file (signed-note text; surrounding text is ignored).
+        file: PathBuf,
+        /// Verifier key (default: archive.pub in the home).
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+fn actor(cli: &Cli) -> String {
+    cli.actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strongroom: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(&cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("strongroom: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Init { store, key_name } => {
+            let (home, key) = Home::init(&cli.home, store.as_deref(), key_name).await?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "home": home.dir(), "store": home.config.store,
+                    "key_name": key.name(), "verifier_key": key.verifier_key(),
+                }))?;
+            } else {
+                println!("initialised archive in {}", home.dir().display());
+                println!("store:        {}", home.config.store);
+                println!("verifier key: {}", key.verifier_key());
+                eprintln!(
+                    "Back up {} now and keep it apart from the store: the store plus this key is the whole archive.",
+                    home.dir().join("archive.key").display()
+                );
+            }
+            Ok(0)
+        }
+        Command::Transfer {
+            package,
+            report,
+            receipt,
+        } => transfer(cli, package, report.as_deref(), receipt.as_deref()).await,
+        Command::Bag {
+            command: BagCommand::Validate { dir },
+        } => {
+            let r = bagit::validate(dir, &bagit::ValidateOptions::default());
+            for f in &r.findings {
+                eprintln!("{f}");
+            }
+            if cli.json {
+                print_json(&serde_json::json!({"valid": r.is_valid(), "findings": r.findings}))?;
+            }
+            Ok(if r.is_valid() { 0 } else { 1 })
+        }
+        Command::Ocfl {
+            command: OcflCommand::Validate { path, no_digests },
+        } => {
+            if !path.exists() {
+                bail!("{} does not exist", path.display());
+            }
+            let opts = ocfl::validate::Options {
+                check_digests: !no_digests,
+                ..Default::default()
+            };
+            let r = ocfl::validate::validate_local(path, &opts).await?;
+            for f in &r.findings {
+                let sev = match f.severity {
+                    ocfl::validate::Severity::Error => "error",
+                    ocfl::validate::Severity::Warning => "warning",
+                };
+                let loc = [f.object.as_deref(), f.path.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if cli.json {
+                    continue;
+                }
+                println!("{} {sev} {loc}: {}", f.code, f.message);
+            }
+            if cli.json {
+                let findings: Vec<_> = r
+                    .findings
+                    .iter()
+                    .map(|f| serde_json::json!({"code": f.code, "severity": format!("{:?}", f.severity).to_lowercase(), "object": f.object, "path": f.path, "message": f.message}))
+                    .collect();
+                print_json(
+                    &serde_json::json!({"valid": r.is_valid(), "objects_checked": r.objects_checked, "findings": findings}),
+                )?;
+            } else if r.is_valid() {
+                println!(
+                    "valid ({} objects, {} files checked)",
+                    r.objects_checked, r.files_checked
+                );
+            }
+            Ok(if r.is_valid() { 0 } else { 1 })
+        }
+        Command::List => {
+            let home = Home::open(&cli.home)?;
+            let store = home.store().await?;
+            let records = access::list(&store).await?;
+            if cli.json {
+                print_json(&records)?;
+            } else {
+                for r in &records {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        r.reference_code, r.version, r.transfer, r.title
+                    );
+                }
+                eprintln!("{} record(s)", records.len());
+            }
+            Ok(0)
+        }
+        Command::Show { reference_code } => {
+            let home = Home::open(&cli.home)?;
+            let store = home.store().await?;
+            let v = access::show(&store, reference_code).await?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                println!("档号 {}  ({} {})", v.reference_code, v.object_id, v.head);
+                println!("object root: {}", v.object_root);
+                if let Some(m) = v.metadata.as_object() {
+                    for (k, val) in m {
+                        if k == "files" {
+                            continue;
+                        }
+                        let s = val
+                            .as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| val.to_string());
+                        println!("  {k}: {s}");
+                    }
+                }
+                println!("files:");
+                for f in &v.files {
+                    println!("  {}", f.path);
+                    println!("    sha512 {}", f.sha512);
+                    if let Some(s) = &f.sha256 {
+                        println!("    sha256 {s}");
+                    }
+                }
+                println!("versions:");
+                for ver in &v.versions {
+                    println!(
+                        "  {} {} {} {}",
+                        ver.version,
+                        ver.created,
+                        ver.user.as_deref().unwrap_or(""),
+                        ver.message.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Get {
+            reference_code,
+            file,
+            version,
+            output,
+        } => {
+            let home = Home::open(&cli.home)?;
+            let store = home.store().await?;
+            let mut stream = access::get(&store, reference_code, file, version.as_deref()).await?;
+            let mut out: Box<dyn Write> = match output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
+            }
+            out.flush()?;
+            Ok(0)
+        }
+        Command::Verify { reference_codes } => {
+            let home = Home::open(&cli.home)?;
+            let store = home.store().await?;
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message("verifying: re-reading every stored byte");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let r = verify::verify(&store, reference_codes, &actor(cli)).await?;
+            spinner.finish_and_clear();
+            if cli.json {
+                print_json(&r)?;
+            } else {
+                for d in &r.damage {
+                    println!(
+                        "{} {} record {} file {}: {} [{}]",
+                        d.severity,
+                        d.code,
+                        d.reference_code.as_deref().unwrap_or("-"),
+                        d.file.as_deref().unwrap_or("-"),
+                        d.message,
+                        d.location
+                    );
+                }
+                if r.is_intact() {
+                    println!(
+                        "intact: {} records, {} files, {} bytes re-read",
+                        r.records_checked, r.files_checked, r.bytes_checked
+                    );
+                } else {
+                    println!("DAMAGED records: {}", r.damaged_records().join(", "));
+                }
+            }
+            Ok(if r.is_intact() { 0 } else { 1 })
+        }
+        Command::Receipt {
+            command: ReceiptCommand::Verify { file, key },
+        } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let vkey = match key {
+                Some(k) => k.clone(),
+                None => std::fs::read_to_string(cli.home.join("archive.pub"))
+                    .with_context(|| "no --key given and no archive.pub in the home")?
+                    .trim()
+                    .to_string(),
+            };
+            let verifier = sign::Verifier::from_verifier_key(&vkey)?;
+            let note = extract_note(&text);
+            match sign::verify_document(&note, &verifier) {
+                Ok(doc) => {
+                    if cli.json {
+                        print_json(
+                            &serde_json::json!({"valid": true, "signer": verifier.name(), "document": doc}),
+                        )?;
+                    } else {
+                        println!("valid: signed by {}", verifier.name());
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    if cli.json {
+                        print_json(&serde_json::json!({"valid": false, "error": e.to_string()}))?;
+                    } else {
+                        println!("INVALID: {e}");
+                    }
+                    Ok(1)
+                }
+            }
+        }
+        Command::Amend {
+            reference_code,
+            metadata,
+            reason,
+        } => {
+            let home = Home::open(&cli.home)?;
+            let store = home.store().await?;
+            let bytes = std::fs::read(metadata)
+                .with_context(|| format!("reading {}", metadata.display()))?;
+            let who = actor(cli);
+            let lock = store.lock_writer(&who).await?;
+            let r = access::amend(&store, &lock, reference_code, bytes.into(), reason, &who).await;
+            lock.release().await?;
+            match r {
+                Ok(a) => {
+                    if cli.json {
+                        print_json(&a)?;
+                    } else {
+                        println!("amended {}: now {}", a.reference_code, a.version);
+                    }
+                    Ok(0)
+                }
+                Err(access::AccessError::Invalid(findings)) => {
+                    for f in &findings {
+                        println!("- {f}");
+                    }
+                    Ok(1)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Demo { package } => {
+            if !cli.home.join("config.toml").exists() {
+                let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;
+                eprintln!(
+                    "initialised archive in {} (verifier key {})",
+                    home.dir().display(),
+                    key.verifier_key()
+                );
+            }
+            let sample = package.clone().unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sample-transfer")
+            });
+            eprintln!("transferring {}", sample.display());
+            let code = transfer(cli, &sample, None, None).await?;
+            if code != 0 {
+                return Ok(code);
+            }
+            let home = Home::open(&cli.home)?;
+            let store = home.store().await?;
+            let records = access::list(&store).await?;
+            println!("\nThe archive now holds {} record(s):", records.len());
+            for r in &records {
+                println!("{}\t{}\t{}", r.reference_code, r.version, r.title);
+            }
+            println!(
+                "\nTry: strongroom --home {0} show {1} | strongroom --home {0} verify",
+                cli.home.display(),
+                records
+                    .first()
+                    .map(|r| r.reference_code.as_str())
+                    .unwrap_or("REF")
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// Takes the signed-note out of a file that may hold other text around it: from the first
+/// line starting with `{` to the end of the signature lines after the blank line.
+fn extract_note(text: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with('{')) else {
+        return text.to_string();
+    };
+    let mut out = String::new();
+    let mut i = start;
+    while i < lines.len() && lines[i] != "\n" {
+        out.push_str(lines[i]);
+        i += 1;
+    }
+    if i < lines.len() {
+        out.push_str(lines[i]);
+        i += 1;
+    }
+    while i < lines.len() && lines[i].starts_with('\u{2014}') {
+        out.push_str(lines[i]);
+        i += 1;
+    }
+    out
+}
+
+async fn transfer(
+    cli: &Cli,
+    package: &Path,
+    report_out: Option<&Path>,
+    receipt_out: Option<&Path>,
+) -> Result<u8> {
+    let home = Home::open(&cli.home)?;
+    let store = home.store().await?;
+    let key = home.key()?;
+    if !package.exists() {
+        bail!("package {} does not exist", package.display());
+    }
+    let opts = IntakeOptions {
+        limits: home.limits(),
+        virus_scan: home.config.virus_scan.clone(),
+        staging_dir: home.staging_dir(),
+        actor: actor(cli),
+        threads: 0,
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>18} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = |p: Progress| match p {
+        Progress::Phase { name, total } => {
+            bar.set_message(name);
+            bar.set_position(0);
+            bar.set_length(total.unwrap_or(0));
+        }
+        Progress::Bytes(n) => bar.inc(n),
+    };
+    let outcome = intake::transfer(&store, &key, package, &opts, &progress).await?;
+    bar.finish_and_clear();
+    match outcome {
+        Outcome::Accepted { receipt, signed } => {
+            if let Some(p) = receipt_out {
+                std::fs::write(p, &signed).with_context(|| format!("writing {}", p.display()))?;
+            }
+            if cli.json {
+                print_json(
+                    &serde_json::json!({"decision": "accepted", "receipt": receipt, "signed": signed}),
+                )?;
+            } else {
+                print!("{}", receipt.to_text());
+                println!(
+                    "\n签名接收凭证 Signed receipt (verify with `strongroom receipt verify FILE`):"
+                );
+                print!("{signed}");
+            }
+            Ok(0)
+        }
+        Outcome::AlreadyAccepted { signed } => {
+            if let Some(p) = receipt_out {
+                std::fs::write(p, &signed).with_context(|| format!("writing {}", p.display()))?;
+            }
+            eprintln!("this transfer was already accepted with the same content; nothing was stored again");
+            if cli.json {
+                let doc: serde_json::Value = signed
+                    .lines()
+                    .next()
+                    .and_then(|l| serde_json::from_str(l).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                print_json(
+                    &serde_json::json!({"decision": "already-accepted", "receipt": doc, "signed": signed}),
+                )?;
+            } else {
+                print!("{signed}");
+            }
+            Ok(0)
+        }
+        Outcome::Rejected { report, kept_at } => {
+            if let Some(p) = report_out {
+                let mut f =
+                    std::fs::File::create(p).with_context(|| format!("writing {}", p.display()))?;
+                serde_json::to_writer_pretty(&mut f, &report)?;
+                writeln!(f)?;
+            }
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", report.to_text());
+            }
+            if let Some(k) = kept_at {
+                eprintln!("report kept in the store at {k}");
+            }
+            Ok(1)
+        }
+    }
+}

@@ -399,6 +399,7 @@ async fn commit_transfer(
         });
         stored.push(receipt::StoredRecord {
             reference_code: plan.metadata.reference_code.to_string(),
+            title: plan.metadata.title.clone(),
             object_id: oid,
             object_root: root.to_string(),
             version: "v1".into(),

@@ -189,6 +189,8 @@ pub struct TransferRecord {
 pub struct StoredRecord {
     /// 档号.
     pub reference_code: String,
+    /// 题名.
+    pub title: String,
     /// OCFL object id.
     pub object_id: String,
     /// Object root, relative to the store.

@@ -1,0 +1,422 @@
+//! Reading the archive as an archivist does: list, show, fetch, and amend a record
+//! (a metadata correction is a new OCFL version; the old one stays byte for byte).
+//!
+//! Reads only committed versions (`Store::committed_inventory`); writes only through
+//! `Store::commit` under the writer lock.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Algorithm;
+use crate::findings::Finding;
+use crate::intake::{object_id, object_root, TransferRecord};
+use crate::ocfl::inventory::{version_number, Inventory, NewFile, User};
+use crate::record;
+use crate::refcode::RefCode;
+use crate::store::{self, FileSource, StagedFile, Store, StoreError, VersionWrite};
+
+/// Errors of the access layer.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No committed record has this 档号.
+    #[error("no record with 档号 {0} in the archive")]
+    NoSuchRecord(String),
+    /// The record has no such version.
+    #[error("record {record} has no version {version} (it has v1 to {head})")]
+    NoSuchVersion {
+        /// 档号.
+        record: String,
+        /// Asked for.
+        version: String,
+        /// Newest committed.
+        head: String,
+    },
+    /// The record has no such file.
+    #[error("record {record} version {version} has no file {file:?}; it has: {available}")]
+    NoSuchFile {
+        /// 档号.
+        record: String,
+        /// Version.
+        version: String,
+        /// Asked for.
+        file: String,
+        /// What there is.
+        available: String,
+    },
+    /// An amendment's record.json failed its checks.
+    #[error("the corrected record.json has {} problem(s)", .0.len())]
+    Invalid(Vec<Finding>),
+}
+
+/// One line of `list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordSummary {
+    /// 档号.
+    pub reference_code: String,
+    /// 题名 at intake.
+    pub title: String,
+    /// OCFL object id.
+    pub object_id: String,
+    /// Newest committed version.
+    pub version: String,
+    /// `Agency-Code/External-Identifier` of the transfer that brought it.
+    pub transfer: String,
+}
+
+/// Every committed transfer record.
+pub async fn transfer_records(store: &Store) -> Result<Vec<TransferRecord>, StoreError> {
+    let mut out = Vec::new();
+    let mut paths = store.list_paths(&Path::from("transfers")).await?;
+    paths.sort();
+    for p in paths {
+        if let Some(t) = store.get_json::<TransferRecord>(&p).await? {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Every record in the archive, by 档号.
+pub async fn list(store: &Store) -> Result<Vec<RecordSummary>, StoreError> {
+    let mut out = Vec::new();
+    for t in transfer_records(store).await? {
+        for r in &t.records {
+            let inv = store
+                .committed_inventory(&Path::from(r.object_root.as_str()))
+                .await?;
+            let Some(inv) = inv else { continue };
+            out.push(RecordSummary {
+                reference_code: r.reference_code.clone(),
+                title: r.title.clone(),
+                object_id: r.object_id.clone(),
+                version: inv.head.clone(),
+                transfer: format!(
+                    "{}/{}",
+                    t.transfer.agency_code, t.transfer.external_identifier
+                ),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.reference_code.cmp(&b.reference_code));
+    Ok(out)
+}
+
+/// A stored file as `show` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileView {
+    /// Logical path in the version (`files/正文.pdf`, `record.json`, `evidence/intake.json`).
+    pub path: String,
+    /// sha512 (OCFL manifest digest).
+    pub sha512: String,
+    /// sha256 (fixity), when recorded.
+    pub sha256: Option<String>,
+    /// Where the bytes are, relative to the object root.
+    pub content_path: String,
+}
+
+/// A version as `show` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionView {
+    /// `v1`, …
+    pub version: String,
+    /// When.
+    pub created: String,
+    /// Why.
+    pub message: Option<String>,
+    /// Who.
+    pub user: Option<String>,
+}
+
+/// Everything `show` prints about a record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordView {
+    /// 档号.
+    pub reference_code: String,
+    /// OCFL object id.
+    pub object_id: String,
+    /// Object root in the store.
+    pub object_root: String,
+    /// Newest committed version.
+    pub head: String,
+    /// Every committed version.
+    pub versions: Vec<VersionView>,
+    /// The head's record.json.
+    pub metadata: serde_json::Value,
+    /// The head's files.
+    pub files: Vec<FileView>,
+}
+
+struct Located {
+    refcode: RefCode,
+    root: Path,
+    inventory: Inventory,
+}
+
+async fn locate(store: &Store, refcode: &str) -> Result<Located, AccessError> {
+    let rc = RefCode::parse(refcode).map_err(|_| AccessError::NoSuchRecord(refcode.into()))?;
+    let root = object_root(store, &object_id(&rc));
+    match store.committed_inventory(&root).await? {
+        Some(inventory) => Ok(Located {
+            refcode: rc,
+            root,
+            inventory,
+        }),
+        None => Err(AccessError::NoSuchRecord(refcode.into())),
+    }
+}
+
+fn pick_version(loc: &Located, version: Option<&str>) -> Result<String, AccessError> {
+    let v = match version {
+        None => loc.inventory.head.clone(),
+        Some(v) if v.starts_with('v') => v.to_string(),
+        Some(v) => format!("v{v}"),
+    };
+    if loc.inventory.versions.contains_key(&v) {
+        Ok(v)
+    } else {
+        Err(AccessError::NoSuchVersion {
+            record: loc.refcode.to_string(),
+            version: v,
+            head: loc.inventory.head.clone(),
+        })
+    }
+}
+
+async fn read_all(store: &Store, root: &Path, content_path: &str) -> Result<Bytes, StoreError> {
+    Ok(store
+        .get_bytes(&store::join(root, content_path))
+        .await?
+        .unwrap_or_default())
+}
+
+/// Metadata, files, digests and versions of one record.
+pub async fn show(store: &Store, refcode: &str) -> Result<RecordView, AccessError> {
+    let loc = locate(store, refcode).await?;
+    let inv = &loc.inventory;
+    let state = inv.logical_state(&inv.head).unwrap_or_default();
+    let mut files = Vec::new();
+    let mut metadata = serde_json::Value::Null;
+    for (path, sha512) in &state {
+        let content_path = inv.content_path(sha512).unwrap_or_default().to_string();
+        if path == "record.json" {
+            let b = read_all(store, &loc.root, &content_path).await?;
+            metadata = serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null);
+        }
+        files.push(FileView {
+            path: path.clone(),
+            sha512: sha512.clone(),
+            sha256: inv.sha256_of(&content_path).map(String::from),
+            content_path,
+        });
+    }
+    let mut versions: Vec<VersionView> = inv
+        .versions
+        .iter()
+        .map(|(name, v)| VersionView {
+            version: name.clone(),
+            created: v.created.clone(),
+            message: v.message.clone(),
+            user: v.user.as_ref().map(|u| u.name.clone()),
+        })
+        .collect();
+    versions.sort_by_key(|v| version_number(&v.version).unwrap_or(0));
+    Ok(RecordView {
+        reference_code: loc.refcode.to_string(),
+        object_id: inv.id.clone(),
+        object_root: loc.root.to_string(),
+        head: inv.head.clone(),
+        versions,
+        metadata,
+        files,
+    })
+}
+
+/// Streams one file of a record. `file` is the path inside the record folder (`正文.pdf`)
+/// or a logical path (`record.json`, `evidence/intake.json`, `files/正文.pdf`).
+pub async fn get(
+    store: &Store,
+    refcode: &str,
+    file: &str,
+    version: Option<&str>,
+) -> Result<BoxStream<'static, Result<Bytes, StoreError>>, AccessError> {
+    let loc = locate(store, refcode).await?;
+    let v = pick_version(&loc, version)?;
+    let state = loc.inventory.logical_state(&v).unwrap_or_default();
+    let digest = state
+        .get(&format!("files/{file}"))
+        .or_else(|| state.get(file))
+        .cloned();
+    let Some(digest) = digest else {
+        return Err(AccessError::NoSuchFile {
+            record: loc.refcode.to_string(),
+            version: v,
+            file: file.into(),
+            available: state
+                .keys()
+                .map(|k| k.strip_prefix("files/").unwrap_or(k).to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let content_path = loc
+        .inventory
+        .content_path(&digest)
+        .unwrap_or_default()
+        .to_string();
+    Ok(store.read_content(&loc.root, &content_path).await?)
+}
+
+/// The commit record of an amendment (`amendments/…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Amendment {
+    /// `strongroom.amendment`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Document version.
+    pub format_version: u32,
+    /// 档号.
+    pub reference_code: String,
+    /// OCFL object id.
+    pub object_id: String,
+    /// The new version.
+    pub version: String,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub amended_by: String,
+    /// When.
+    pub amended_at: String,
+    /// sha512 of the new record.json.
+    pub record_json_sha512: String,
+}
+
+/// Corrects a record's metadata: a new version whose record.json is `new_record_json`;
+/// every other file is carried over unchanged (not copied: OCFL deduplicates by digest).
+/// The 档号 in the new record.json must be the record's own.
+pub async fn amend(
+    store: &Store,
+    lock: &store::WriterLock,
+    refcode: &str,
+    new_record_json: Bytes,
+    reason: &str,
+    actor: &str,
+) -> Result<Amendment, AccessError> {
+    store.recover(lock).await?;
+    let loc = locate(store, refcode).await?;
+    let folder = loc.refcode.to_string();
+    let (meta, findings) = record::check_record_json(&new_record_json, &folder);
+    let mut errors: Vec<Finding> = findings.into_iter().filter(Finding::is_error).collect();
+    if let Some(m) = &meta {
+        if m.reference_code != loc.refcode {
+            errors.push(
+                Finding::error(
+                    "AMEND_REFCODE_CHANGED",
+                    crate::findings::Category::Authenticity,
+                    "an amendment keeps the record's 档号; the object id never changes",
+                )
+                .expected_found(loc.refcode.to_string(), m.reference_code.to_string()),
+            );
+        }
+    }
+    if !errors.is_empty() || meta.is_none() {
+        return Err(AccessError::Invalid(errors));
+    }
+    let inv = &loc.inventory;
+    let n = inv.head_number().unwrap_or(1) + 1;
+    let (d, _) = crate::digest::digest_reader(
+        &new_record_json[..],
+        &[Algorithm::Sha256, Algorithm::Sha512],
+    )
+    .map_err(|e| StoreError::Source {
+        path: "record.json".into(),
+        source: e,
+    })?;
+    let state = inv.logical_state(&inv.head).unwrap_or_default();
+    let mut files = Vec::new();
+    for (path, sha512) in &state {
+        if path == "record.json" {
+            continue;
+        }
+        let cp = inv.content_path(sha512).unwrap_or_default();
+        files.push(NewFile {
+            logical_path: path.clone(),
+            sha512: sha512.clone(),
+            sha256: inv.sha256_of(cp).unwrap_or_default().to_string(),
+        });
+    }
+    files.push(NewFile {
+        logical_path: "record.json".into(),
+        sha512: d[&Algorithm::Sha512].clone(),
+        sha256: d[&Algorithm::Sha256].clone(),
+    });
+    let commit_path = store::path_of([
+        "amendments",
+        &format!(
+            "{}-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+            store::random_hex(6)
+        ),
+    ]);
+    let now = store::now_rfc3339();
+    let message = format!(
+        "著录更正 metadata correction: {reason} {}",
+        store::commit_marker(&commit_path.to_string())
+    );
+    let (next, to_write) = Inventory::next_version(
+        Some(inv),
+        &inv.id,
+        &files,
+        now.clone(),
+        message,
+        User {
+            name: actor.into(),
+            address: None,
+        },
+    );
+    let mut sources: BTreeMap<String, Bytes> = BTreeMap::new();
+    sources.insert("record.json".into(), new_record_json.clone());
+    let staged = to_write
+        .into_iter()
+        .filter_map(|(cp, nf)| {
+            sources.get(&nf.logical_path).map(|b| StagedFile {
+                content_path: cp,
+                source: FileSource::Bytes(b.clone()),
+                size: b.len() as u64,
+            })
+        })
+        .collect();
+    let amendment = Amendment {
+        kind: "strongroom.amendment".into(),
+        format_version: 1,
+        reference_code: folder,
+        object_id: inv.id.clone(),
+        version: format!("v{n}"),
+        reason: reason.into(),
+        amended_by: actor.into(),
+        amended_at: now,
+        record_json_sha512: d[&Algorithm::Sha512].clone(),
+    };
+    let write = VersionWrite {
+        object_root: loc.root.clone(),
+        previous: Some(inv.clone()),
+        inventory: next,
+        files: staged,
+    };
+    store
+        .commit(
+            lock,
+            &commit_path,
+            store::pretty(&amendment),
+            &[write],
+            &|_| {},
+        )
+        .await?;
+    Ok(amendment)
+}
