@@ -8,6 +8,7 @@
 //! accepted; that is `intake`'s job.
 
 pub mod durability;
+pub mod faults;
 mod lock;
 mod objects;
 mod recovery;
@@ -189,7 +190,7 @@ impl Store {
                 .map_err(|source| StoreError::backend("open", &Path::from(""), source))?
                 .with_automatic_cleanup(true);
             Ok(Store {
-                os: Arc::new(fs),
+                os: faults::KillAtWrite::from_env(Arc::new(fs)),
                 durability: Arc::new(SyncFs::new(root)),
                 url: url.to_string(),
             })
