@@ -1,0 +1,241 @@
+//! The archive as a user drives it: the binary, a real home and store on disk.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+#[test]
+fn sample_transfer_is_accepted_listed_shown_fetched_and_verified() {
+    let a = Archive::new();
+    let dir = a.dir.path();
+    let receipt_file = dir.join("receipt.txt");
+    let out = a.run(&[
+        "transfer",
+        sample().to_str().expect("utf-8"),
+        "--receipt",
+        receipt_file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let records = records(&sample());
+    assert!(records.len() >= 3, "the sample has several records");
+    for (_, r) in &records {
+        let code = r["reference_code"].as_str().expect("档号");
+        assert!(stdout.contains(code), "receipt names {code}");
+    }
+    assert!(stdout.contains("档案移交接收登记表"), "printable register form");
+
+    // The signed receipt verifies with the archive's key, and not once altered.
+    let v = a.run(&["receipt", "verify", receipt_file.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+    let stdout_file = dir.join("stdout.txt");
+    std::fs::write(&stdout_file, &out.stdout).expect("write");
+    let v = a.run(&["receipt", "verify", stdout_file.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(0), "the note is found inside the printed output");
+    let signed = std::fs::read_to_string(&receipt_file).expect("receipt");
+    let tampered = signed.replacen("\"files\"", "\"filez\"", 1);
+    assert_ne!(tampered, signed);
+    std::fs::write(&receipt_file, tampered).expect("write");
+    let v = a.run(&["receipt", "verify", receipt_file.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(1), "a tampered receipt must not verify");
+
+    // list / show / get
+    let (code, list) = a.json(&["list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(list.as_array().map(Vec::len), Some(records.len()));
+    let (folder, first) = &records[0];
+    let refcode = first["reference_code"].as_str().expect("档号");
+    let (code, shown) = a.json(&["show", refcode]);
+    assert_eq!(code, Some(0));
+    assert_eq!(shown["head"], "v1");
+    assert_eq!(shown["metadata"]["title"], first["title"]);
+    assert_eq!(shown["object_id"], format!("urn:strongroom:{refcode}"));
+    for f in first["files"].as_array().expect("files") {
+        let path = f["path"].as_str().expect("path");
+        let got = a.run(&["get", refcode, path]);
+        assert_eq!(got.status.code(), Some(0), "get {path}: {}", text(&got.stderr));
+        let want = std::fs::read(sample().join("data").join(folder).join(path)).expect("sample file");
+        assert_eq!(got.stdout, want, "get returns the bytes as received: {path}");
+        assert!(shown["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .any(|sf| sf["path"] == format!("files/{path}")));
+    }
+    let missing = a.run(&["get", refcode, "no-such-file.pdf"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no-such-file.pdf"));
+
+    let v = a.run(&["verify"]);
+    assert_eq!(v.status.code(), Some(0), "{}{}", text(&v.stdout), text(&v.stderr));
+    let v = a.run(&["ocfl", "validate", a.store().join("ocfl").to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+}
+
+#[test]
+fn resubmission_stores_nothing_and_returns_the_original_receipt() {
+    let a = Archive::new();
+    let first = a.accept(&sample());
+    let before = a.snapshot();
+    let again = a.accept(&sample());
+    assert_eq!(again["decision"], "already-accepted");
+    assert_eq!(again["signed"], first["signed"], "the original receipt, unchanged");
+    assert_eq!(a.snapshot(), before);
+
+    // The same bag as tar, tar.zst and zip is the same transfer.
+    let dir = a.dir.path();
+    for (name, make) in [
+        ("bag.tar", tar_of as fn(&Path, &Path)),
+        ("bag.tar.zst", tar_zst_of),
+        ("bag.zip", zip_of),
+    ] {
+        let p = dir.join(name);
+        make(&sample(), &p);
+        let r = a.accept(&p);
+        assert_eq!(r["decision"], "already-accepted", "{name}");
+        assert_eq!(r["signed"], first["signed"], "{name}");
+        assert_eq!(a.snapshot(), before, "{name}");
+    }
+
+    // The same transfer id with other content is refused.
+    let changed = sample_copy(dir, "changed");
+    let (folder, rec) = &records(&changed)[0];
+    let file = rec["files"][0]["path"].as_str().expect("path");
+    let p = changed.join("data").join(folder).join(file);
+    let mut bytes = std::fs::read(&p).expect("read");
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&p, bytes).expect("write");
+    rebag(&changed, &[]);
+    let codes = a.reject(&changed);
+    assert!(codes.contains(&"TRANSFER_ID_REUSED".to_string()), "{codes:?}");
+}
+
+#[test]
+fn archives_of_the_sample_are_accepted_like_the_folder() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, make) in [
+        ("bag.tar", tar_of as fn(&Path, &Path)),
+        ("bag.tar.zst", tar_zst_of),
+        ("bag.zip", zip_of),
+    ] {
+        let a = Archive::new();
+        let p = dir.path().join(name);
+        make(&sample(), &p);
+        let r = a.accept(&p);
+        assert_eq!(r["decision"], "accepted", "{name}");
+        let v = a.run(&["verify"]);
+        assert_eq!(v.status.code(), Some(0), "{name}: {}", text(&v.stdout));
+    }
+}
+
+#[test]
+fn usage_and_environment_errors_exit_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(bin())
+        .args(["--home", dir.path().join("nohome").to_str().expect("utf-8"), "list"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("strongroom init"), "{}", text(&out.stderr));
+    let a = Archive::new();
+    let out = a.run(&["transfer", "/no/such/package"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/no/such/package"));
+    let out = a.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2), "init twice is refused");
+    let out = a.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn amendment_makes_version_2_and_keeps_version_1() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let (folder, rec) = &records(&sample())[0];
+    let refcode = rec["reference_code"].as_str().expect("档号");
+    let mut changed = rec.clone();
+    changed["title"] = serde_json::Value::String("更正后的题名".into());
+    let path = a.dir.path().join("record.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&changed).expect("json")).expect("write");
+    let out = a.run(&["amend", refcode, "--metadata", path.to_str().expect("utf-8"), "--reason", "题名有误"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let (_, shown) = a.json(&["show", refcode]);
+    assert_eq!(shown["head"], "v2");
+    assert_eq!(shown["metadata"]["title"], "更正后的题名");
+    let v1 = a.run(&["get", refcode, "record.json", "--version", "1"]);
+    let original = std::fs::read(sample().join("data").join(folder).join("record.json")).expect("read");
+    assert_eq!(v1.stdout, original, "version 1 is unchanged");
+    let v = a.run(&["verify"]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+
+    // An amendment may not change the 档号.
+    changed["reference_code"] = serde_json::Value::String("0194-WS·2016-D30-BGS-9999".into());
+    std::fs::write(&path, serde_json::to_vec_pretty(&changed).expect("json")).expect("write");
+    let out = a.run(&["amend", refcode, "--metadata", path.to_str().expect("utf-8"), "--reason", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+fn flip_byte(p: &Path, at: usize) {
+    let mut b = std::fs::read(p).expect("read");
+    let i = at.min(b.len().saturating_sub(1));
+    b[i] ^= 0x01;
+    std::fs::write(p, b).expect("write");
+}
+
+fn find_stored(store: &Path, name_ends: &str) -> std::path::PathBuf {
+    walkdir::WalkDir::new(store.join("ocfl"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_file() && e.path().to_string_lossy().ends_with(name_ends))
+        .map(|e| e.into_path())
+        .unwrap_or_else(|| panic!("no stored file ending {name_ends}"))
+}
+
+#[test]
+fn verify_names_each_damaged_record_and_file() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let recs = records(&sample());
+    let (_, r0) = &recs[0];
+    let (_, r1) = &recs[1];
+    let f0 = r0["files"][0]["path"].as_str().expect("path");
+    let code0 = r0["reference_code"].as_str().expect("档号");
+    let code1 = r1["reference_code"].as_str().expect("档号");
+
+    // A flipped byte in a stored file.
+    let stored = find_stored(&a.store(), &format!("content/files/{f0}"));
+    flip_byte(&stored, 10);
+    let (code, rep) = a.json(&["verify"]);
+    assert_eq!(code, Some(1), "{rep:#}");
+    let damaged: Vec<String> = serde_json::from_value(rep["damage"].clone()).map(|d: Vec<serde_json::Value>| {
+        d.iter().filter_map(|x| x["reference_code"].as_str().map(String::from)).collect()
+    }).expect("damage list");
+    assert!(damaged.contains(&code0.to_string()), "{rep:#}");
+    assert!(rep.to_string().contains(f0), "names the file: {rep:#}");
+    flip_byte(&stored, 10);
+    assert_eq!(a.run(&["verify"]).status.code(), Some(0));
+
+    // A flipped byte in an inventory.
+    let root = stored
+        .ancestors()
+        .find(|p| p.join("0=ocfl_object_1.1").exists())
+        .expect("object root")
+        .to_path_buf();
+    flip_byte(&root.join("inventory.json"), 40);
+    let (code, rep) = a.json(&["verify"]);
+    assert_eq!(code, Some(1));
+    assert!(rep.to_string().contains(code0), "{rep:#}");
+    flip_byte(&root.join("inventory.json"), 40);
+
+    // A deleted file, in another record.
+    let f1 = r1["files"][0]["path"].as_str().expect("path");
+    let stored1 = find_stored(&a.store(), &format!("content/files/{f1}"));
+    std::fs::remove_file(&stored1).expect("delete");
+    let (code, rep) = a.json(&["verify"]);
+    assert_eq!(code, Some(1));
+    assert!(rep.to_string().contains(code1), "{rep:#}");
+    let named = a.run(&["verify", code1]);
+    assert_eq!(named.status.code(), Some(1));
+    assert!(text(&named.stdout).contains(code1));
+}

@@ -1,0 +1,257 @@
+//! Helpers shared by the integration tests: a throwaway archive driven through the binary,
+//! package builders, and store snapshots for "nothing changed" assertions.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use strongroom::digest::Algorithm;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_strongroom")
+}
+
+/// The sample transfer shipped with the tests.
+pub fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sample-transfer")
+}
+
+/// The conformance suites (see ../shared/conformance/README.md).
+pub fn conformance() -> PathBuf {
+    if let Ok(p) = std::env::var("STRONGROOM_CONFORMANCE") {
+        return PathBuf::from(p);
+    }
+    let rel = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    if rel.exists() {
+        return rel;
+    }
+    PathBuf::from("/work/shared/conformance")
+}
+
+/// A fresh archive in a temp dir, initialised through the CLI.
+pub struct Archive {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+}
+
+impl Archive {
+    pub fn new() -> Archive {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = dir.path().join("home");
+        let a = Archive { dir, home };
+        let out = a.run(&["init"]);
+        assert_eq!(out.status.code(), Some(0), "init failed: {}", text(&out.stderr));
+        a
+    }
+
+    /// Runs the binary with `--home` and `--as tester`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run strongroom")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--home").arg(&self.home).arg("--as").arg("tester");
+        c.args(args);
+        c.env_remove("STRONGROOM_TEST_KILL_AT_WRITE");
+        c
+    }
+
+    /// Runs with `--json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.run(&a);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {args:?} is not JSON ({e}): {}\nstderr: {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        });
+        (out.status.code(), v)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.home.join("store")
+    }
+
+    /// Every file of the store except kept reports and the lock, with its SHA-256.
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        snapshot(&self.store(), &["reports", "locks"])
+    }
+
+    /// Number of rejection reports kept in the store.
+    pub fn reports(&self) -> usize {
+        std::fs::read_dir(self.store().join("reports"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Transfers a package and asserts it was accepted.
+    pub fn accept(&self, package: &Path) -> serde_json::Value {
+        let (code, v) = self.json(&["transfer", package.to_str().expect("utf-8 path")]);
+        assert_eq!(code, Some(0), "transfer refused: {v:#}");
+        v
+    }
+
+    /// Transfers a package, asserts it was rejected with nothing stored, returns the codes.
+    pub fn reject(&self, package: &Path) -> Vec<String> {
+        let before = self.snapshot();
+        let reports = self.reports();
+        let (code, v) = self.json(&["transfer", package.to_str().expect("utf-8 path")]);
+        assert_eq!(code, Some(1), "expected rejection, got: {v:#}");
+        assert_eq!(self.snapshot(), before, "a rejected transfer changed the store");
+        assert_eq!(self.reports(), reports + 1, "the report was not kept in the store");
+        codes(&v)
+    }
+}
+
+/// Codes of a report's findings.
+pub fn codes(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["code"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// path → sha256 of every file below `root`, skipping top-level folders in `skip`.
+pub fn snapshot(root: &Path, skip: &[&str]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let e = e.expect("walk store");
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .expect("under root")
+            .to_string_lossy()
+            .into_owned();
+        if skip.iter().any(|s| rel.starts_with(&format!("{s}/"))) {
+            continue;
+        }
+        let (d, _) = strongroom::digest::digest_file(e.path(), &[Algorithm::Sha256]).expect("read");
+        out.insert(rel, d[&Algorithm::Sha256].clone());
+    }
+    out
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.expect("walk");
+        let rel = e.path().strip_prefix(from).expect("under");
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// A copy of the sample transfer in `dir`, ready to be changed and re-bagged.
+pub fn sample_copy(dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    copy_tree(&sample(), &to);
+    to
+}
+
+/// bag-info.txt of a bag as (label, value), without the generated fields.
+pub fn bag_info(bag: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(bag.join("bag-info.txt")).expect("bag-info.txt");
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| k != "Payload-Oxum" && k != "Bagging-Date")
+        .collect()
+}
+
+/// Rewrites a bag's manifests after its payload changed; `set` overrides bag-info fields.
+pub fn rebag(bag: &Path, set: &[(&str, &str)]) {
+    let mut info = bag_info(bag);
+    for (k, v) in set {
+        info.retain(|(key, _)| key != k);
+        info.push((k.to_string(), v.to_string()));
+    }
+    for e in std::fs::read_dir(bag).expect("bag dir") {
+        let e = e.expect("entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("manifest-") || name.starts_with("tagmanifest-") || name == "bag-info.txt" || name == "bagit.txt" {
+            std::fs::remove_file(e.path()).expect("remove manifest");
+        }
+    }
+    strongroom::bagit::create_bag(bag, &info, &[Algorithm::Sha256, Algorithm::Sha512])
+        .expect("create_bag");
+}
+
+/// Record folders of a bag with their parsed record.json.
+pub fn records(bag: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(bag.join("data"))
+        .expect("data/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let rj = std::fs::read(d.join("record.json")).expect("record.json");
+        let v: serde_json::Value = serde_json::from_slice(&rj).expect("record.json parses");
+        out.push((
+            d.file_name().expect("name").to_string_lossy().into_owned(),
+            v,
+        ));
+    }
+    out
+}
+
+/// Writes a tar of a folder (entries under `prefix/`).
+pub fn tar_of(dir: &Path, out: &Path) {
+    let f = std::fs::File::create(out).expect("create tar");
+    let mut b = tar::Builder::new(f);
+    b.append_dir_all("bag", dir).expect("tar");
+    b.finish().expect("finish tar");
+}
+
+/// Writes a tar.zst of a folder.
+pub fn tar_zst_of(dir: &Path, out: &Path) {
+    let f = std::fs::File::create(out).expect("create");
+    let enc = zstd::Encoder::new(f, 3).expect("zstd");
+    let mut b = tar::Builder::new(enc);
+    b.append_dir_all("bag", dir).expect("tar");
+    b.into_inner().expect("tar").finish().expect("zstd finish");
+}
+
+/// Writes a zip of a folder.
+pub fn zip_of(dir: &Path, out: &Path) {
+    let f = std::fs::File::create(out).expect("create zip");
+    let mut z = zip::ZipWriter::new(f);
+    let opts = zip::write::SimpleFileOptions::default();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.expect("walk");
+        let rel = e.path().strip_prefix(dir).expect("under").to_string_lossy().replace('\\', "/");
+        if rel.is_empty() {
+            continue;
+        }
+        if e.file_type().is_dir() {
+            z.add_directory(format!("{rel}/"), opts).expect("zip dir");
+        } else {
+            z.start_file(rel, opts).expect("zip file");
+            let mut src = std::fs::File::open(e.path()).expect("open");
+            std::io::copy(&mut src, &mut z).expect("zip write");
+        }
+    }
+    z.finish().expect("zip finish");
+}
