@@ -30,7 +30,9 @@ fn fresh_package(dir: &Path, name: &str) -> PathBuf {
 
 fn first_file(bag: &Path) -> PathBuf {
     let (folder, rec) = &records(bag)[0];
-    bag.join("data").join(folder).join(rec["files"][0]["path"].as_str().expect("path"))
+    bag.join("data")
+        .join(folder)
+        .join(rec["files"][0]["path"].as_str().expect("path"))
 }
 
 fn has(codes: &[String], prefix: &str) -> bool {
@@ -75,7 +77,11 @@ fn a_symlink_is_refused_in_a_tar_and_in_a_folder() {
     let a = archive_with_sample();
     let bag = fresh_package(a.dir.path(), "T-LINK");
     let (folder, _) = &records(&bag)[0];
-    std::os::unix::fs::symlink("/etc/passwd", bag.join("data").join(folder).join("link.txt")).expect("symlink");
+    std::os::unix::fs::symlink(
+        "/etc/passwd",
+        bag.join("data").join(folder).join("link.txt"),
+    )
+    .expect("symlink");
     let codes = a.reject(&bag);
     assert!(has(&codes, "PKG_"), "{codes:?}");
     let p = a.dir.path().join("link.tar");
@@ -132,7 +138,10 @@ fn a_truncated_archive_is_refused() {
     let p = a.dir.path().join("cut.tar");
     tar_of(&bag, &p);
     let len = std::fs::metadata(&p).expect("meta").len();
-    let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .expect("open");
     f.set_len(len / 2 + 100).expect("truncate");
     let codes = a.reject(&p);
     assert!(!codes.is_empty());
@@ -152,7 +161,11 @@ fn an_extra_file_is_refused() {
     let a = archive_with_sample();
     let bag = fresh_package(a.dir.path(), "T-EXTRA");
     let (folder, _) = &records(&bag)[0];
-    std::fs::write(bag.join("data").join(folder).join("extra.txt"), "不在清单中").expect("write");
+    std::fs::write(
+        bag.join("data").join(folder).join("extra.txt"),
+        "不在清单中",
+    )
+    .expect("write");
     let codes = a.reject(&bag);
     assert!(has(&codes, "BAG_"), "{codes:?}");
 }
@@ -180,7 +193,12 @@ fn a_wrong_declared_digest_is_refused() {
     let wrong = format!("{}{}", "0".repeat(64), &first[64..]);
     std::fs::write(&m, text.replacen(&first, &wrong, 1)).expect("write");
     let codes = a.reject(&bag);
-    assert!(codes.iter().any(|c| c.contains("DIGEST") || c.starts_with("BAG_")), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .any(|c| c.contains("DIGEST") || c.starts_with("BAG_")),
+        "{codes:?}"
+    );
 }
 
 #[test]
@@ -190,21 +208,38 @@ fn bad_metadata_is_reported_all_at_once() {
     let recs = records(&bag);
     // Record 0: a look-alike dot and a bad date; record 1: a missing title.
     let (f0, mut r0) = recs[0].clone();
-    let code = r0["reference_code"].as_str().expect("档号").replace('·', "\u{30FB}");
+    let code = r0["reference_code"]
+        .as_str()
+        .expect("档号")
+        .replace('·', "\u{30FB}");
     r0["reference_code"] = code.into();
     r0["date"] = "2016-13-45".into();
-    std::fs::write(bag.join("data").join(&f0).join("record.json"), serde_json::to_vec(&r0).expect("json")).expect("write");
+    std::fs::write(
+        bag.join("data").join(&f0).join("record.json"),
+        serde_json::to_vec(&r0).expect("json"),
+    )
+    .expect("write");
     let (f1, mut r1) = recs[1].clone();
     r1.as_object_mut().expect("object").remove("title");
-    std::fs::write(bag.join("data").join(&f1).join("record.json"), serde_json::to_vec(&r1).expect("json")).expect("write");
+    std::fs::write(
+        bag.join("data").join(&f1).join("record.json"),
+        serde_json::to_vec(&r1).expect("json"),
+    )
+    .expect("write");
     rebag(&bag, &[]);
     let (code, report) = a.json(&["transfer", bag.to_str().expect("utf-8")]);
     assert_eq!(code, Some(1));
     let codes = codes(&report);
     let meta: Vec<_> = codes.iter().filter(|c| c.starts_with("META_")).collect();
-    assert!(meta.len() >= 3, "every metadata problem in one report: {report:#}");
+    assert!(
+        meta.len() >= 3,
+        "every metadata problem in one report: {report:#}"
+    );
     let s = report.to_string();
-    assert!(s.contains("U+00B7") || s.contains('\u{b7}'), "hint names the right dot: {report:#}");
+    assert!(
+        s.contains("U+00B7") || s.contains('\u{b7}'),
+        "hint names the right dot: {report:#}"
+    );
     assert!(s.contains(&f0) && s.contains(&f1), "names both records");
 }
 
@@ -221,7 +256,10 @@ fn a_duplicate_reference_code_is_refused() {
 #[test]
 fn names_colliding_after_nfc_or_case_folding_are_refused() {
     let a = archive_with_sample();
-    for (n, (x, y)) in [("T-NFC", ("caf\u{e9}.txt", "cafe\u{301}.txt")), ("T-CASE", ("Note.txt", "note.txt"))] {
+    for (n, (x, y)) in [
+        ("T-NFC", ("caf\u{e9}.txt", "cafe\u{301}.txt")),
+        ("T-CASE", ("Note.txt", "note.txt")),
+    ] {
         let bag = fresh_package(a.dir.path(), n);
         let (folder, _) = &records(&bag)[0];
         let d = bag.join("data").join(folder);
@@ -255,7 +293,11 @@ fn md5_only_and_fetch_bags_pass_bag_validate_but_not_transfer() {
     for e in std::fs::read_dir(&bag).expect("dir") {
         let e = e.expect("entry");
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("manifest-") || name.starts_with("tagmanifest-") || name == "bag-info.txt" || name == "bagit.txt" {
+        if name.starts_with("manifest-")
+            || name.starts_with("tagmanifest-")
+            || name == "bag-info.txt"
+            || name == "bagit.txt"
+        {
             std::fs::remove_file(e.path()).expect("rm");
         }
     }
@@ -263,7 +305,10 @@ fn md5_only_and_fetch_bags_pass_bag_validate_but_not_transfer() {
     let v = a.run(&["bag", "validate", bag.to_str().expect("utf-8")]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stderr));
     let codes = a.reject(&bag);
-    assert!(codes.contains(&"PROFILE_WEAK_MANIFEST".to_string()), "{codes:?}");
+    assert!(
+        codes.contains(&"PROFILE_WEAK_MANIFEST".to_string()),
+        "{codes:?}"
+    );
 
     let bag = sample_copy(a.dir.path(), "T-FETCH");
     let mut f = std::fs::File::create(bag.join("fetch.txt")).expect("fetch");

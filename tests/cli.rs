@@ -16,7 +16,13 @@ fn sample_transfer_is_accepted_listed_shown_fetched_and_verified() {
         "--receipt",
         receipt_file.to_str().expect("utf-8"),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
     let records = records(&sample());
     assert!(records.len() >= 3, "the sample has several records");
@@ -24,7 +30,10 @@ fn sample_transfer_is_accepted_listed_shown_fetched_and_verified() {
         let code = r["reference_code"].as_str().expect("档号");
         assert!(stdout.contains(code), "receipt names {code}");
     }
-    assert!(stdout.contains("档案移交接收登记表"), "printable register form");
+    assert!(
+        stdout.contains("档案移交接收登记表"),
+        "printable register form"
+    );
 
     // The signed receipt verifies with the archive's key, and not once altered.
     let v = a.run(&["receipt", "verify", receipt_file.to_str().expect("utf-8")]);
@@ -32,13 +41,21 @@ fn sample_transfer_is_accepted_listed_shown_fetched_and_verified() {
     let stdout_file = dir.join("stdout.txt");
     std::fs::write(&stdout_file, &out.stdout).expect("write");
     let v = a.run(&["receipt", "verify", stdout_file.to_str().expect("utf-8")]);
-    assert_eq!(v.status.code(), Some(0), "the note is found inside the printed output");
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "the note is found inside the printed output"
+    );
     let signed = std::fs::read_to_string(&receipt_file).expect("receipt");
     let tampered = signed.replacen("\"files\"", "\"filez\"", 1);
     assert_ne!(tampered, signed);
     std::fs::write(&receipt_file, tampered).expect("write");
     let v = a.run(&["receipt", "verify", receipt_file.to_str().expect("utf-8")]);
-    assert_eq!(v.status.code(), Some(1), "a tampered receipt must not verify");
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "a tampered receipt must not verify"
+    );
 
     // list / show / get
     let (code, list) = a.json(&["list"]);
@@ -54,9 +71,18 @@ fn sample_transfer_is_accepted_listed_shown_fetched_and_verified() {
     for f in first["files"].as_array().expect("files") {
         let path = f["path"].as_str().expect("path");
         let got = a.run(&["get", refcode, path]);
-        assert_eq!(got.status.code(), Some(0), "get {path}: {}", text(&got.stderr));
-        let want = std::fs::read(sample().join("data").join(folder).join(path)).expect("sample file");
-        assert_eq!(got.stdout, want, "get returns the bytes as received: {path}");
+        assert_eq!(
+            got.status.code(),
+            Some(0),
+            "get {path}: {}",
+            text(&got.stderr)
+        );
+        let want =
+            std::fs::read(sample().join("data").join(folder).join(path)).expect("sample file");
+        assert_eq!(
+            got.stdout, want,
+            "get returns the bytes as received: {path}"
+        );
         assert!(shown["files"]
             .as_array()
             .expect("files")
@@ -68,8 +94,18 @@ fn sample_transfer_is_accepted_listed_shown_fetched_and_verified() {
     assert!(text(&missing.stderr).contains("no-such-file.pdf"));
 
     let v = a.run(&["verify"]);
-    assert_eq!(v.status.code(), Some(0), "{}{}", text(&v.stdout), text(&v.stderr));
-    let v = a.run(&["ocfl", "validate", a.store().join("ocfl").to_str().expect("utf-8")]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
+    let v = a.run(&[
+        "ocfl",
+        "validate",
+        a.store().join("ocfl").to_str().expect("utf-8"),
+    ]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
 }
 
@@ -80,7 +116,10 @@ fn resubmission_stores_nothing_and_returns_the_original_receipt() {
     let before = a.snapshot();
     let again = a.accept(&sample());
     assert_eq!(again["decision"], "already-accepted");
-    assert_eq!(again["signed"], first["signed"], "the original receipt, unchanged");
+    assert_eq!(
+        again["signed"], first["signed"],
+        "the original receipt, unchanged"
+    );
     assert_eq!(a.snapshot(), before);
 
     // The same bag as tar, tar.zst and zip is the same transfer.
@@ -108,7 +147,10 @@ fn resubmission_stores_nothing_and_returns_the_original_receipt() {
     std::fs::write(&p, bytes).expect("write");
     rebag(&changed, &[]);
     let codes = a.reject(&changed);
-    assert!(codes.contains(&"TRANSFER_ID_REUSED".to_string()), "{codes:?}");
+    assert!(
+        codes.contains(&"TRANSFER_ID_REUSED".to_string()),
+        "{codes:?}"
+    );
 }
 
 #[test]
@@ -133,11 +175,19 @@ fn archives_of_the_sample_are_accepted_like_the_folder() {
 fn usage_and_environment_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = std::process::Command::new(bin())
-        .args(["--home", dir.path().join("nohome").to_str().expect("utf-8"), "list"])
+        .args([
+            "--home",
+            dir.path().join("nohome").to_str().expect("utf-8"),
+            "list",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("strongroom init"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("strongroom init"),
+        "{}",
+        text(&out.stderr)
+    );
     let a = Archive::new();
     let out = a.run(&["transfer", "/no/such/package"]);
     assert_eq!(out.status.code(), Some(2));
@@ -158,13 +208,27 @@ fn amendment_makes_version_2_and_keeps_version_1() {
     changed["title"] = serde_json::Value::String("更正后的题名".into());
     let path = a.dir.path().join("record.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&changed).expect("json")).expect("write");
-    let out = a.run(&["amend", refcode, "--metadata", path.to_str().expect("utf-8"), "--reason", "题名有误"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = a.run(&[
+        "amend",
+        refcode,
+        "--metadata",
+        path.to_str().expect("utf-8"),
+        "--reason",
+        "题名有误",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let (_, shown) = a.json(&["show", refcode]);
     assert_eq!(shown["head"], "v2");
     assert_eq!(shown["metadata"]["title"], "更正后的题名");
     let v1 = a.run(&["get", refcode, "record.json", "--version", "1"]);
-    let original = std::fs::read(sample().join("data").join(folder).join("record.json")).expect("read");
+    let original =
+        std::fs::read(sample().join("data").join(folder).join("record.json")).expect("read");
     assert_eq!(v1.stdout, original, "version 1 is unchanged");
     let v = a.run(&["verify"]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
@@ -172,7 +236,14 @@ fn amendment_makes_version_2_and_keeps_version_1() {
     // An amendment may not change the 档号.
     changed["reference_code"] = serde_json::Value::String("0194-WS·2016-D30-BGS-9999".into());
     std::fs::write(&path, serde_json::to_vec_pretty(&changed).expect("json")).expect("write");
-    let out = a.run(&["amend", refcode, "--metadata", path.to_str().expect("utf-8"), "--reason", "x"]);
+    let out = a.run(&[
+        "amend",
+        refcode,
+        "--metadata",
+        path.to_str().expect("utf-8"),
+        "--reason",
+        "x",
+    ]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -208,9 +279,13 @@ fn verify_names_each_damaged_record_and_file() {
     flip_byte(&stored, 10);
     let (code, rep) = a.json(&["verify"]);
     assert_eq!(code, Some(1), "{rep:#}");
-    let damaged: Vec<String> = serde_json::from_value(rep["damage"].clone()).map(|d: Vec<serde_json::Value>| {
-        d.iter().filter_map(|x| x["reference_code"].as_str().map(String::from)).collect()
-    }).expect("damage list");
+    let damaged: Vec<String> = serde_json::from_value(rep["damage"].clone())
+        .map(|d: Vec<serde_json::Value>| {
+            d.iter()
+                .filter_map(|x| x["reference_code"].as_str().map(String::from))
+                .collect()
+        })
+        .expect("damage list");
     assert!(damaged.contains(&code0.to_string()), "{rep:#}");
     assert!(rep.to_string().contains(f0), "names the file: {rep:#}");
     flip_byte(&stored, 10);

@@ -18,12 +18,23 @@ fn clone_home(from: &Path, to: &Path) {
     let text = std::fs::read_to_string(&cfg).expect("config");
     let from_abs = std::fs::canonicalize(from).expect("abs");
     let to_abs = std::fs::canonicalize(to).expect("abs");
-    std::fs::write(&cfg, text.replace(from_abs.to_str().expect("utf-8"), to_abs.to_str().expect("utf-8"))).expect("write");
+    std::fs::write(
+        &cfg,
+        text.replace(
+            from_abs.to_str().expect("utf-8"),
+            to_abs.to_str().expect("utf-8"),
+        ),
+    )
+    .expect("write");
 }
 
 fn run(home: &Path, args: &[&str], kill_at: Option<usize>) -> std::process::Output {
     let mut c = Command::new(bin());
-    c.arg("--home").arg(home).arg("--as").arg("tester").args(args);
+    c.arg("--home")
+        .arg(home)
+        .arg("--as")
+        .arg("tester")
+        .args(args);
     match kill_at {
         Some(n) => c.env("STRONGROOM_TEST_KILL_AT_WRITE", n.to_string()),
         None => c.env_remove("STRONGROOM_TEST_KILL_AT_WRITE"),
@@ -52,15 +63,33 @@ fn codes_of(bag: &Path) -> Vec<String> {
 /// After a kill: recovery (run by verify), a valid store, the earlier transfer intact.
 fn check_recovered(home: &Path, must: &[String], batch: &[String], what: &str) -> bool {
     let v = run(home, &["verify"], None);
-    assert_eq!(v.status.code(), Some(0), "{what}: verify after recovery: {}{}", text(&v.stdout), text(&v.stderr));
-    let v = run(home, &["ocfl", "validate", home.join("store/ocfl").to_str().expect("utf-8")], None);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{what}: verify after recovery: {}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
+    let v = run(
+        home,
+        &[
+            "ocfl",
+            "validate",
+            home.join("store/ocfl").to_str().expect("utf-8"),
+        ],
+        None,
+    );
     assert_eq!(v.status.code(), Some(0), "{what}: {}", text(&v.stdout));
     let have = listed(home);
     for m in must {
         assert!(have.contains(m), "{what}: receipted record {m} lost");
     }
     let present = batch.iter().filter(|b| have.contains(b)).count();
-    assert!(present == 0 || present == batch.len(), "{what}: transfer half present ({present}/{})", batch.len());
+    assert!(
+        present == 0 || present == batch.len(),
+        "{what}: transfer half present ({present}/{})",
+        batch.len()
+    );
     present == batch.len()
 }
 
@@ -69,7 +98,10 @@ fn second_package(dir: &Path) -> PathBuf {
     let bag = sample_copy(dir, "second");
     let recs = records(&bag);
     for (i, (folder, mut rec)) in recs.into_iter().enumerate() {
-        let code = rec["reference_code"].as_str().expect("档号").replacen("·2016-", "·2017-", 1);
+        let code = rec["reference_code"]
+            .as_str()
+            .expect("档号")
+            .replacen("·2016-", "·2017-", 1);
         rec["reference_code"] = code.into();
         rec["year"] = 2017.into();
         if i == 0 {
@@ -82,16 +114,24 @@ fn second_package(dir: &Path) -> PathBuf {
             std::fs::write(bag.join("data").join(&folder).join("长附件.txt"), big).expect("write");
             let files = rec["files"].as_array_mut().expect("files");
             let order = files.len() as u64 + 1;
-            files.push(serde_json::json!({"path": "长附件.txt", "order": order, "role": "attachment"}));
+            files.push(
+                serde_json::json!({"path": "长附件.txt", "order": order, "role": "attachment"}),
+            );
         }
-        std::fs::write(bag.join("data").join(&folder).join("record.json"), serde_json::to_vec_pretty(&rec).expect("json")).expect("write");
+        std::fs::write(
+            bag.join("data").join(&folder).join("record.json"),
+            serde_json::to_vec_pretty(&rec).expect("json"),
+        )
+        .expect("write");
     }
     rebag(&bag, &[("External-Identifier", "CRASH-2")]);
     bag
 }
 
 fn ocfl_py_check(store: &Path, what: &str) {
-    let Ok(tool) = std::env::var("STRONGROOM_OCFL_PY") else { return };
+    let Ok(tool) = std::env::var("STRONGROOM_OCFL_PY") else {
+        return;
+    };
     let out = Command::new(&tool)
         .args(["validate", "--root"])
         .arg(store.join("ocfl"))
@@ -115,9 +155,19 @@ fn sigkill_before_every_write_of_a_transfer() {
         assert!(n < 1000, "transfer never completed");
         let home = a.dir.path().join(format!("h{n}"));
         clone_home(&a.home, &home);
-        let out = run(&home, &["transfer", second.to_str().expect("utf-8")], Some(n));
+        let out = run(
+            &home,
+            &["transfer", second.to_str().expect("utf-8")],
+            Some(n),
+        );
         if out.status.signal() != Some(9) {
-            assert_eq!(out.status.code(), Some(0), "after {n} writes: {}{}", text(&out.stdout), text(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "after {n} writes: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
             check_recovered(&home, &first, &batch, "completed");
             break;
         }
@@ -128,12 +178,20 @@ fn sigkill_before_every_write_of_a_transfer() {
         }
         // The archive is usable again: the retry is accepted (or found already accepted).
         let retry = run(&home, &["transfer", second.to_str().expect("utf-8")], None);
-        assert_eq!(retry.status.code(), Some(0), "{what}: retry: {}", text(&retry.stdout));
+        assert_eq!(
+            retry.status.code(),
+            Some(0),
+            "{what}: retry: {}",
+            text(&retry.stdout)
+        );
         assert!(check_recovered(&home, &first, &batch, &what));
         std::fs::remove_dir_all(&home).expect("cleanup");
     }
     assert!(n > 20, "only {n} writes: the failpoint did not engage");
-    eprintln!("killed before each of {} writes; every state recovered", n - 1);
+    eprintln!(
+        "killed before each of {} writes; every state recovered",
+        n - 1
+    );
 }
 
 #[test]
@@ -147,7 +205,14 @@ fn sigkill_before_every_write_of_a_version_2() {
     changed["title"] = "更正后的题名".into();
     let meta = a.dir.path().join("record.json");
     std::fs::write(&meta, serde_json::to_vec_pretty(&changed).expect("json")).expect("write");
-    let args = ["amend", code.as_str(), "--metadata", meta.to_str().expect("utf-8"), "--reason", "更正"];
+    let args = [
+        "amend",
+        code.as_str(),
+        "--metadata",
+        meta.to_str().expect("utf-8"),
+        "--reason",
+        "更正",
+    ];
     let mut n = 0;
     loop {
         n += 1;
@@ -157,7 +222,13 @@ fn sigkill_before_every_write_of_a_version_2() {
         let out = run(&home, &args, Some(n));
         let killed = out.status.signal() == Some(9);
         if !killed {
-            assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
         }
         let what = format!("amend killed before write {n}");
         check_recovered(&home, &first, &[], &what);

@@ -11,7 +11,10 @@ fn ocfl_py() -> Option<String> {
         Ok(p) if std::path::Path::new(&p).exists() => Some(p),
         _ => {
             let required = std::env::var("STRONGROOM_REQUIRE_CROSSCHECKS").unwrap_or_default();
-            assert!(required.is_empty(), "ocfl-py is required here: run the suite with tools/test");
+            assert!(
+                required.is_empty(),
+                "ocfl-py is required here: run the suite with tools/test"
+            );
             eprintln!("SKIPPED: ocfl-py not installed (run tools/test to install it)");
             None
         }
@@ -29,7 +32,14 @@ fn ocfl_py_accepts_a_store_strongroom_filled() {
     changed["title"] = "第二版题名".into();
     let meta = a.dir.path().join("record.json");
     std::fs::write(&meta, serde_json::to_vec_pretty(&changed).expect("json")).expect("write");
-    let out = a.run(&["amend", code, "--metadata", meta.to_str().expect("utf-8"), "--reason", "v2"]);
+    let out = a.run(&[
+        "amend",
+        code,
+        "--metadata",
+        meta.to_str().expect("utf-8"),
+        "--reason",
+        "v2",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     let out = std::process::Command::new(&tool)
@@ -39,7 +49,10 @@ fn ocfl_py_accepts_a_store_strongroom_filled() {
         .output()
         .expect("run ocfl-root.py");
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!all.contains("is INVALID"), "ocfl-py found the store invalid:\n{all}");
+    assert!(
+        !all.contains("is INVALID"),
+        "ocfl-py found the store invalid:\n{all}"
+    );
     let n = records(&sample()).len();
     assert!(
         all.contains(&format!("{n} / {n} are VALID")) && all.contains("is VALID"),
@@ -61,5 +74,8 @@ fn ocfl_py_accepts_a_store_strongroom_filled() {
         .output()
         .expect("run ocfl-root.py");
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(all.contains("INVALID"), "ocfl-py missed a damaged file:\n{all}");
+    assert!(
+        all.contains("INVALID"),
+        "ocfl-py missed a damaged file:\n{all}"
+    );
 }

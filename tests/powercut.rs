@@ -122,7 +122,10 @@ async fn apply_all(store: &InMemory, ops: &[Op]) {
     for op in ops {
         // A replayed rename whose source was lost simply does not happen.
         let _ = match op {
-            Op::Put(p, b) => store.put(p, PutPayload::from_bytes(b.clone())).await.map(|_| ()),
+            Op::Put(p, b) => store
+                .put(p, PutPayload::from_bytes(b.clone()))
+                .await
+                .map(|_| ()),
             Op::Delete(p) => store.delete(p).await,
             Op::Rename(a, b) => store.rename(a, b).await,
             Op::Copy(a, b) => store.copy(a, b).await,
@@ -134,7 +137,13 @@ async fn dump(store: &dyn ObjectStore) -> Vec<(Path, Bytes)> {
     let metas: Vec<ObjectMeta> = store.list(None).try_collect().await.expect("list");
     let mut out = Vec::new();
     for m in metas {
-        let b = store.get(&m.location).await.expect("get").bytes().await.expect("bytes");
+        let b = store
+            .get(&m.location)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
         out.push((m.location, b));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -175,7 +184,11 @@ impl MultipartUpload for BufferedUpload {
     async fn complete(&mut self) -> object_store::Result<PutResult> {
         let bytes = Bytes::from(std::mem::take(&mut self.buf));
         self.store
-            .put_opts(&self.path, PutPayload::from_bytes(bytes), PutOptions::default())
+            .put_opts(
+                &self.path,
+                PutPayload::from_bytes(bytes),
+                PutOptions::default(),
+            )
             .await
     }
     async fn abort(&mut self) -> object_store::Result<()> {
@@ -185,7 +198,12 @@ impl MultipartUpload for BufferedUpload {
 
 #[async_trait]
 impl ObjectStore for PowerCut {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         let bytes: Bytes = payload.clone().into();
         // Check the mode against the live store before journaling, so a refused create-only
         // put leaves no trace.
@@ -196,20 +214,35 @@ impl ObjectStore for PowerCut {
         }
         Ok(r)
     }
-    async fn put_multipart_opts(&self, location: &Path, _opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        _opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         Ok(Box::new(BufferedUpload {
             store: self.clone(),
             path: location.clone(),
             buf: Vec::new(),
         }))
     }
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
         self.0.live.get_opts(location, options).await
     }
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
         self.0.live.get_ranges(location, ranges).await
     }
-    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
         let me = self.clone();
         Box::pin(locations.and_then(move |p| {
             let me = me.clone();
@@ -226,18 +259,32 @@ impl ObjectStore for PowerCut {
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.0.live.list_with_delimiter(prefix).await
     }
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
         self.admit(Op::Copy(from.clone(), to.clone()))?;
         self.0.live.copy_opts(from, to, options).await
     }
-    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> object_store::Result<()> {
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: RenameOptions,
+    ) -> object_store::Result<()> {
         self.admit(Op::Rename(from.clone(), to.clone()))?;
         self.0.live.rename_opts(from, to, options).await
     }
 }
 
 fn store_of(pc: &PowerCut) -> Store {
-    Store::with_backend(Arc::new(pc.clone()), Arc::new(pc.clone()), "memory://powercut")
+    Store::with_backend(
+        Arc::new(pc.clone()),
+        Arc::new(pc.clone()),
+        "memory://powercut",
+    )
 }
 
 async fn reopened(objects: Vec<(Path, Bytes)>) -> Store {
@@ -286,16 +333,28 @@ async fn check_after_cut(
     )
     .await
     .expect("validate");
-    assert!(report.is_valid(), "{what}: store invalid after cut: {:#?}", report.findings);
+    assert!(
+        report.is_valid(),
+        "{what}: store invalid after cut: {:#?}",
+        report.findings
+    );
     let codes = committed_codes(&store).await;
-    assert!(must_have.is_subset(&codes), "{what}: receipted records lost: {codes:?}");
+    assert!(
+        must_have.is_subset(&codes),
+        "{what}: receipted records lost: {codes:?}"
+    );
     let have_batch = batch.is_subset(&codes);
     let none_batch = batch.is_disjoint(&codes);
-    assert!(have_batch || none_batch, "{what}: transfer half present: {codes:?}");
+    assert!(
+        have_batch || none_batch,
+        "{what}: transfer half present: {codes:?}"
+    );
     if batch_receipted {
         assert!(have_batch, "{what}: a receipted transfer was lost");
     }
-    let v = strongroom::verify::verify(&store, &[], "tester").await.expect("verify");
+    let v = strongroom::verify::verify(&store, &[], "tester")
+        .await
+        .expect("verify");
     assert!(v.is_intact(), "{what}: {:#?}", v.damage);
 }
 
@@ -331,12 +390,22 @@ async fn nothing_receipted_is_lost_at_any_power_cut() {
 
     // The receipt was printed: a cut now, forgetting everything not synced, loses nothing.
     let base = pc.after_cut(|_| false).await;
-    check_after_cut(base.clone(), &first_codes, &BTreeSet::new(), false, "after receipt").await;
+    check_after_cut(
+        base.clone(),
+        &first_codes,
+        &BTreeSet::new(),
+        false,
+        "after receipt",
+    )
+    .await;
 
     // A second transfer, cut before each of its writes in turn.
     let second = common::sample_copy(dir.path(), "second");
     for (folder, mut rec) in common::records(&second) {
-        let code = rec["reference_code"].as_str().expect("档号").replacen("·2016-", "·2017-", 1);
+        let code = rec["reference_code"]
+            .as_str()
+            .expect("档号")
+            .replacen("·2016-", "·2017-", 1);
         rec["reference_code"] = code.into();
         rec["year"] = 2017.into();
         std::fs::write(
@@ -359,8 +428,14 @@ async fn nothing_receipted_is_lost_at_any_power_cut() {
         let receipted = matches!(out, Ok(Outcome::Accepted { .. }));
         let reached_end = pc.ops_len() < pc.0.fail_from.load(Ordering::SeqCst);
         for (variant, keep) in [
-            ("unsynced writes lost", Box::new(|_: usize| false) as Box<dyn Fn(usize) -> bool>),
-            ("some unsynced writes kept", Box::new(move |i: usize| (i * 7 + n) % 3 == 0)),
+            (
+                "unsynced writes lost",
+                Box::new(|_: usize| false) as Box<dyn Fn(usize) -> bool>,
+            ),
+            (
+                "some unsynced writes kept",
+                Box::new(move |i: usize| (i * 7 + n) % 3 == 0),
+            ),
         ] {
             let objects = pc.after_cut(keep).await;
             check_after_cut(

@@ -42,7 +42,12 @@ impl Archive {
         let home = dir.path().join("home");
         let a = Archive { dir, home };
         let out = a.run(&["init"]);
-        assert_eq!(out.status.code(), Some(0), "init failed: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "init failed: {}",
+            text(&out.stderr)
+        );
         a
     }
 
@@ -103,8 +108,16 @@ impl Archive {
         let reports = self.reports();
         let (code, v) = self.json(&["transfer", package.to_str().expect("utf-8 path")]);
         assert_eq!(code, Some(1), "expected rejection, got: {v:#}");
-        assert_eq!(self.snapshot(), before, "a rejected transfer changed the store");
-        assert_eq!(self.reports(), reports + 1, "the report was not kept in the store");
+        assert_eq!(
+            self.snapshot(),
+            before,
+            "a rejected transfer changed the store"
+        );
+        assert_eq!(
+            self.reports(),
+            reports + 1,
+            "the report was not kept in the store"
+        );
         codes(&v)
     }
 }
@@ -189,7 +202,11 @@ pub fn rebag(bag: &Path, set: &[(&str, &str)]) {
     for e in std::fs::read_dir(bag).expect("bag dir") {
         let e = e.expect("entry");
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("manifest-") || name.starts_with("tagmanifest-") || name == "bag-info.txt" || name == "bagit.txt" {
+        if name.starts_with("manifest-")
+            || name.starts_with("tagmanifest-")
+            || name == "bag-info.txt"
+            || name == "bagit.txt"
+        {
             std::fs::remove_file(e.path()).expect("remove manifest");
         }
     }
@@ -241,7 +258,12 @@ pub fn zip_of(dir: &Path, out: &Path) {
     let opts = zip::write::SimpleFileOptions::default();
     for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let e = e.expect("walk");
-        let rel = e.path().strip_prefix(dir).expect("under").to_string_lossy().replace('\\', "/");
+        let rel = e
+            .path()
+            .strip_prefix(dir)
+            .expect("under")
+            .to_string_lossy()
+            .replace('\\', "/");
         if rel.is_empty() {
             continue;
         }
