@@ -100,9 +100,9 @@ impl State {
     fn new(alg: Algorithm) -> Self {
         match alg {
             Algorithm::Md5 => State::Md5(md5::Md5::new()),
-            Algorithm::Sha1 => {
-                State::Ring(ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY))
-            }
+            Algorithm::Sha1 => State::Ring(ring::digest::Context::new(
+                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            )),
             Algorithm::Sha256 => State::Ring(ring::digest::Context::new(&ring::digest::SHA256)),
             Algorithm::Sha512 => State::Ring(ring::digest::Context::new(&ring::digest::SHA512)),
             Algorithm::Sm3 => State::Sm3(sm3::Sm3::new()),
@@ -238,7 +238,10 @@ mod tests {
         let (d, n) = digest_reader(&b"abc"[..], &Algorithm::ALL).expect("in-memory read");
         assert_eq!(n, 3);
         assert_eq!(d[&Algorithm::Md5], "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(d[&Algorithm::Sha1], "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            d[&Algorithm::Sha1],
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(
             d[&Algorithm::Sha256],
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -25,7 +25,11 @@ fn suite() -> PathBuf {
 
 fn subdirs(p: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -38,14 +42,23 @@ fn every_bag_judged_as_the_suite_expects() {
     let mut failures = 0;
     let mut count = 0;
     for version in subdirs(&suite) {
-        let vname = version.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let vname = version
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !vname.starts_with('v') {
             continue;
         }
         for category in ["valid", "invalid", "warning", "linux-only", "windows-only"] {
             for bag in subdirs(&version.join(category)) {
                 count += 1;
-                let report = validate(&bag, &ValidateOptions { also_compute: vec![], threads: 2 });
+                let report = validate(
+                    &bag,
+                    &ValidateOptions {
+                        also_compute: vec![],
+                        threads: 2,
+                    },
+                );
                 let errors = report.findings.iter().filter(|f| f.is_error()).count();
                 let warnings = report.findings.len() - errors;
                 let ok = match category {
@@ -65,7 +78,9 @@ fn every_bag_judged_as_the_suite_expects() {
                 rows.push(format!(
                     "{} {vname}/{category}/{} errors={errors} warnings={warnings} {}",
                     if ok { "ok  " } else { "FAIL" },
-                    bag.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    bag.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     codes.join(" ")
                 ));
                 if !ok {
@@ -78,7 +93,12 @@ fn every_bag_judged_as_the_suite_expects() {
     }
     eprintln!("{}", rows.join("\n"));
     assert!(count >= 50, "expected the whole suite, found {count} bags");
-    assert_eq!(failures, 0, "{failures} bag(s) misjudged:\n{}", rows.join("\n"));
+    assert_eq!(
+        failures,
+        0,
+        "{failures} bag(s) misjudged:\n{}",
+        rows.join("\n")
+    );
 }
 
 #[test]
@@ -111,15 +131,23 @@ fn the_suite_harness_finds_no_misjudgement() {
     };
     // With -v the harness logs every bag to stdout, without level names: proof that it ran.
     let (verbose_out, verbose_err) = harness(true);
-    let judged = verbose_out.lines().filter(|l| l.starts_with("Expected ")).count();
-    assert!(judged >= 40, "harness ran too few bags ({judged}):\n{verbose_out}\n{verbose_err}");
+    let judged = verbose_out
+        .lines()
+        .filter(|l| l.starts_with("Expected "))
+        .count();
+    assert!(
+        judged >= 40,
+        "harness ran too few bags ({judged}):\n{verbose_out}\n{verbose_err}"
+    );
     // Without -v it logs only misjudgements, through logging.basicConfig on stderr as
     // "LEVEL:root:message": ERROR for a valid bag rejected or an invalid bag accepted,
     // WARNING for a warning bag accepted without a word on stderr.
     let (_, stderr) = harness(false);
     let bad: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("ERROR:") || l.starts_with("WARNING:") || l.starts_with("CRITICAL:"))
+        .filter(|l| {
+            l.starts_with("ERROR:") || l.starts_with("WARNING:") || l.starts_with("CRITICAL:")
+        })
         .collect();
     assert!(
         bad.is_empty(),

@@ -60,7 +60,11 @@ pub fn create_bag(dir: &Path, info: &[(String, String)], algs: &[Algorithm]) -> 
         rows.push((o.rel, digests));
     }
 
-    write_new(dir, "bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")?;
+    write_new(
+        dir,
+        "bagit.txt",
+        b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+    )?;
     for alg in &hash_algs {
         let mut body = String::new();
         for (rel, digests) in &rows {
@@ -68,14 +72,24 @@ pub fn create_bag(dir: &Path, info: &[(String, String)], algs: &[Algorithm]) -> 
                 body.push_str(&format!("{d}  {}\n", percent_encode(rel)));
             }
         }
-        write_new(dir, &format!("manifest-{}.txt", alg.manifest_name()), body.as_bytes())?;
+        write_new(
+            dir,
+            &format!("manifest-{}.txt", alg.manifest_name()),
+            body.as_bytes(),
+        )?;
     }
     let mut body = String::new();
     for (label, value) in info {
         body.push_str(&format!("{label}: {value}\n"));
     }
-    if !info.iter().any(|(l, _)| l.eq_ignore_ascii_case("Bagging-Date")) {
-        body.push_str(&format!("Bagging-Date: {}\n", chrono::Utc::now().format("%Y-%m-%d")));
+    if !info
+        .iter()
+        .any(|(l, _)| l.eq_ignore_ascii_case("Bagging-Date"))
+    {
+        body.push_str(&format!(
+            "Bagging-Date: {}\n",
+            chrono::Utc::now().format("%Y-%m-%d")
+        ));
     }
     body.push_str(&format!("Payload-Oxum: {octets}.{streams}\n"));
     write_new(dir, "bag-info.txt", body.as_bytes())?;
@@ -105,7 +119,11 @@ pub fn create_bag(dir: &Path, info: &[(String, String)], algs: &[Algorithm]) -> 
                 body.push_str(&format!("{d}  {}\n", percent_encode(rel)));
             }
         }
-        write_new(dir, &format!("tagmanifest-{}.txt", alg.manifest_name()), body.as_bytes())?;
+        write_new(
+            dir,
+            &format!("tagmanifest-{}.txt", alg.manifest_name()),
+            body.as_bytes(),
+        )?;
     }
     sync_dir(dir)
 }
@@ -138,7 +156,9 @@ fn check_element(label: &str, value: &str) -> Result<(), Error> {
 }
 
 fn walk_err(e: walkdir::Error, fallback: &Path) -> Error {
-    let path = e.path().map_or_else(|| fallback.to_path_buf(), Path::to_path_buf);
+    let path = e
+        .path()
+        .map_or_else(|| fallback.to_path_buf(), Path::to_path_buf);
     let source = e
         .into_io_error()
         .unwrap_or_else(|| std::io::Error::other("file system loop"));
@@ -146,7 +166,9 @@ fn walk_err(e: walkdir::Error, fallback: &Path) -> Error {
 }
 
 fn rel_string(dir: &Path, p: &Path) -> Result<String, Error> {
-    let rel = p.strip_prefix(dir).map_err(|_| Error::NonUtf8Path(p.to_path_buf()))?;
+    let rel = p
+        .strip_prefix(dir)
+        .map_err(|_| Error::NonUtf8Path(p.to_path_buf()))?;
     let mut parts = Vec::new();
     for c in rel.components() {
         parts.push(
@@ -161,7 +183,10 @@ fn rel_string(dir: &Path, p: &Path) -> Result<String, Error> {
 /// Every regular file under `data/`, sorted; links and special files are refused.
 fn list_payload(dir: &Path, data: &Path) -> Result<Vec<String>, Error> {
     let mut out = Vec::new();
-    for e in walkdir::WalkDir::new(data).follow_links(false).sort_by_file_name() {
+    for e in walkdir::WalkDir::new(data)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let e = e.map_err(|e| walk_err(e, data))?;
         let ft = e.file_type();
         if ft.is_dir() {
@@ -194,7 +219,8 @@ fn list_tags(dir: &Path) -> Result<Vec<String>, Error> {
             return Err(Error::NotRegular(e.path().to_path_buf()));
         }
         let rel = rel_string(dir, e.path())?;
-        if !(rel.starts_with("tagmanifest-") && !rel.contains('/')) {
+        let is_tag_manifest = rel.starts_with("tagmanifest-") && !rel.contains('/');
+        if !is_tag_manifest {
             out.push(rel);
         }
     }

@@ -219,15 +219,24 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(HashAlg::from_manifest_name("sha256"), Some(HashAlg::Known(Algorithm::Sha256)));
-        assert_eq!(HashAlg::from_manifest_name("SHA-512"), Some(HashAlg::Known(Algorithm::Sha512)));
+        assert_eq!(
+            HashAlg::from_manifest_name("sha256"),
+            Some(HashAlg::Known(Algorithm::Sha256))
+        );
+        assert_eq!(
+            HashAlg::from_manifest_name("SHA-512"),
+            Some(HashAlg::Known(Algorithm::Sha512))
+        );
         assert_eq!(
             HashAlg::from_manifest_name("blake2b-512"),
             Some(HashAlg::Known(Algorithm::Blake2b512))
         );
         assert_eq!(HashAlg::from_manifest_name("sha224"), Some(HashAlg::Sha224));
         assert_eq!(HashAlg::from_manifest_name("crc32"), None);
-        assert_eq!(HashAlg::Known(Algorithm::Blake2b512).manifest_name(), "blake2b512");
+        assert_eq!(
+            HashAlg::Known(Algorithm::Blake2b512).manifest_name(),
+            "blake2b512"
+        );
     }
 
     #[test]
@@ -236,7 +245,10 @@ mod tests {
         let (d, n) = digest_stream(&b"abc"[..], &[HashAlg::Sha224, HashAlg::Sha384], &mut buf)
             .expect("in memory");
         assert_eq!(n, 3);
-        assert_eq!(d[&HashAlg::Sha224], "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7");
+        assert_eq!(
+            d[&HashAlg::Sha224],
+            "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"
+        );
         assert!(d[&HashAlg::Sha384].starts_with("cb00753f45a35e8bb5a03d699ac65007"));
     }
 
@@ -250,7 +262,10 @@ mod tests {
             jobs.push(Job {
                 rel: format!("f{i}"),
                 abs: p,
-                algs: vec![HashAlg::Known(Algorithm::Sha256), HashAlg::Known(Algorithm::Md5)],
+                algs: vec![
+                    HashAlg::Known(Algorithm::Sha256),
+                    HashAlg::Known(Algorithm::Md5),
+                ],
             });
         }
         jobs.push(Job {
@@ -264,9 +279,13 @@ mod tests {
             assert_eq!(o.rel, format!("f{i}"));
             let (d, n) = o.result.as_ref().expect("hashed");
             assert_eq!(*n, (i * 1000) as u64);
-            let (want, _) = crate::digest::digest_reader(&vec![i as u8; i * 1000][..], &[Algorithm::Sha256])
-                .expect("mem");
-            assert_eq!(d[&HashAlg::Known(Algorithm::Sha256)], want[&Algorithm::Sha256]);
+            let (want, _) =
+                crate::digest::digest_reader(&vec![i as u8; i * 1000][..], &[Algorithm::Sha256])
+                    .expect("mem");
+            assert_eq!(
+                d[&HashAlg::Known(Algorithm::Sha256)],
+                want[&Algorithm::Sha256]
+            );
         }
         assert!(out[20].result.is_err());
     }

@@ -76,9 +76,8 @@ pub(crate) fn decode(
     file: &str,
     findings: &mut Vec<Finding>,
 ) -> Option<String> {
-    let bad = |msg: String| {
-        Finding::error("BAG_TAG_FILE_ENCODING", Category::Integrity, msg).file(file)
-    };
+    let bad =
+        |msg: String| Finding::error("BAG_TAG_FILE_ENCODING", Category::Integrity, msg).file(file);
     match enc {
         Encoding::Utf8 => {
             let body = match bytes.strip_prefix(UTF8_BOM) {
@@ -162,7 +161,11 @@ pub(crate) fn lines(text: &str) -> Vec<&str> {
             }
             b'\r' => {
                 out.push(&text[start..i]);
-                i += if bytes.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                i += if bytes.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 start = i;
             }
             _ => i += 1,
@@ -189,9 +192,8 @@ pub(crate) struct Declaration {
 /// `BagIt-Version: M.N` and `Tag-File-Character-Encoding: ENCODING`, in that order.
 pub(crate) fn parse_declaration(bytes: &[u8], findings: &mut Vec<Finding>) -> Declaration {
     const FILE: &str = "bagit.txt";
-    let err = |msg: String| {
-        Finding::error("BAG_DECLARATION_SYNTAX", Category::Integrity, msg).file(FILE)
-    };
+    let err =
+        |msg: String| Finding::error("BAG_DECLARATION_SYNTAX", Category::Integrity, msg).file(FILE);
     let mut decl = Declaration {
         version_text: String::new(),
         version: None,
@@ -254,7 +256,10 @@ pub(crate) fn parse_declaration(bytes: &[u8], findings: &mut Vec<Finding>) -> De
         };
         if l != label {
             let msg = if l.trim().eq_ignore_ascii_case(label) {
-                format!("line {}: label must be exactly {label:?}, without whitespace", idx + 1)
+                format!(
+                    "line {}: label must be exactly {label:?}, without whitespace",
+                    idx + 1
+                )
             } else {
                 format!("line {}: expected the {label} element", idx + 1)
             };
@@ -270,8 +275,11 @@ pub(crate) fn parse_declaration(bytes: &[u8], findings: &mut Vec<Finding>) -> De
         };
         if value.trim() != value || value.is_empty() {
             findings.push(
-                err(format!("line {}: {label} value has extra whitespace or is empty", idx + 1))
-                    .expected_found("value without surrounding whitespace", format!("{value:?}")),
+                err(format!(
+                    "line {}: {label} value has extra whitespace or is empty",
+                    idx + 1
+                ))
+                .expected_found("value without surrounding whitespace", format!("{value:?}")),
             );
         }
         Some(value.trim().to_string())
@@ -322,7 +330,8 @@ pub(crate) fn parse_info(
         } else {
             Finding::warning("BAG_INFO_SYNTAX", Category::Integrity, msg)
         };
-        f.file(file).expected_found("label: value", format!("line {line}"))
+        f.file(file)
+            .expected_found("label: value", format!("line {line}"))
     };
     for (i, line) in lines(text).into_iter().enumerate() {
         let n = i + 1;
@@ -362,7 +371,11 @@ pub(crate) fn parse_info(
             ));
         }
         if !value.is_empty() && !value.starts_with([' ', '\t']) {
-            findings.push(syntax(n, format!("line {n}: no whitespace after the colon"), false));
+            findings.push(syntax(
+                n,
+                format!("line {n}: no whitespace after the colon"),
+                false,
+            ));
         }
         out.push((label.trim().to_string(), value.trim().to_string()));
     }
@@ -411,7 +424,9 @@ pub(crate) fn parse_manifest(
             continue;
         }
         let Some(sep) = line.find([' ', '\t']) else {
-            findings.push(syntax(format!("line {n} has no whitespace between checksum and path")));
+            findings.push(syntax(format!(
+                "line {n} has no whitespace between checksum and path"
+            )));
             continue;
         };
         let digest = &line[..sep];
@@ -499,7 +514,9 @@ pub(crate) fn parse_fetch(
         } else if let Ok(v) = len.parse::<u64>() {
             Some(v)
         } else {
-            findings.push(syntax(format!("line {n}: length {len:?} is not a number or '-'")));
+            findings.push(syntax(format!(
+                "line {n}: length {len:?} is not a number or '-'"
+            )));
             continue;
         };
         out.push(FetchLine {
@@ -585,7 +602,9 @@ impl Unsafe {
             Unsafe::Backslash => {
                 "the path contains a backslash, a path separator or escape on other systems"
             }
-            Unsafe::HomeShortcut => "the path starts with '~', a home-folder shortcut outside the bag",
+            Unsafe::HomeShortcut => {
+                "the path starts with '~', a home-folder shortcut outside the bag"
+            }
             Unsafe::Parent => "the path contains '..' and can escape the bag",
             Unsafe::DotOrEmptySegment => "the path has an empty or '.' segment",
             Unsafe::Control => "the path contains a NUL or control character",
@@ -609,7 +628,9 @@ pub(crate) fn clean_path(p: &str) -> Result<(String, bool), Unsafe> {
     if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
         return Err(Unsafe::Absolute);
     }
-    if p.chars().any(|c| c == '\0' || (c.is_control() && c != '\n' && c != '\r' && c != '\t')) {
+    if p.chars()
+        .any(|c| c == '\0' || (c.is_control() && c != '\n' && c != '\r' && c != '\t'))
+    {
         return Err(Unsafe::Control);
     }
     let mut rest = p;
@@ -639,8 +660,14 @@ pub(crate) fn is_system_file(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(
         name.to_ascii_lowercase().as_str(),
-        ".ds_store" | "thumbs.db" | "ehthumbs.db" | "desktop.ini" | ".spotlight-v100" | ".trashes"
-            | ".fseventsd" | ".localized"
+        ".ds_store"
+            | "thumbs.db"
+            | "ehthumbs.db"
+            | "desktop.ini"
+            | ".spotlight-v100"
+            | ".trashes"
+            | ".fseventsd"
+            | ".localized"
     ) || name.starts_with("._")
 }
 
@@ -663,24 +690,51 @@ mod tests {
     #[test]
     fn declaration_good_and_bad() {
         let mut f = vec![];
-        let d = parse_declaration(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", &mut f);
+        let d = parse_declaration(
+            b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+            &mut f,
+        );
         assert!(f.is_empty(), "{f:?}");
         assert_eq!(d.version, Some(Version::V1_0));
         assert_eq!(d.encoding_text, "UTF-8");
 
         let mut f = vec![];
-        parse_declaration(b"BagIt-Version: 0.97\r\nTag-File-Character-Encoding: UTF-8", &mut f);
+        parse_declaration(
+            b"BagIt-Version: 0.97\r\nTag-File-Character-Encoding: UTF-8",
+            &mut f,
+        );
         assert!(f.is_empty(), "no final newline is fine: {f:?}");
 
         let cases: &[(&[u8], &str)] = &[
-            (b"\xEF\xBB\xBFBagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", "BAG_DECLARATION_BOM"),
+            (
+                b"\xEF\xBB\xBFBagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+                "BAG_DECLARATION_BOM",
+            ),
             (b"BagIt-Version: 1.0\n", "BAG_DECLARATION_SYNTAX"),
-            (b"BagIt-Version : 1.0\nTag-File-Character-Encoding : UTF-8\n", "BAG_DECLARATION_SYNTAX"),
-            (b"BagIt-Version: .97\nTag-File-Character-Encoding: UTF-8\n", "BAG_VERSION_INVALID"),
-            (b"BagIt-Version: 1.0 \nTag-File-Character-Encoding: UTF-8\n", "BAG_DECLARATION_SYNTAX"),
-            (b"Tag-File-Character-Encoding: UTF-8\nBagIt-Version: 1.0\n", "BAG_DECLARATION_SYNTAX"),
-            (b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\nExtra: x\n", "BAG_DECLARATION_SYNTAX"),
-            (b"BagIt-Version:1.0\nTag-File-Character-Encoding: UTF-8\n", "BAG_DECLARATION_SYNTAX"),
+            (
+                b"BagIt-Version : 1.0\nTag-File-Character-Encoding : UTF-8\n",
+                "BAG_DECLARATION_SYNTAX",
+            ),
+            (
+                b"BagIt-Version: .97\nTag-File-Character-Encoding: UTF-8\n",
+                "BAG_VERSION_INVALID",
+            ),
+            (
+                b"BagIt-Version: 1.0 \nTag-File-Character-Encoding: UTF-8\n",
+                "BAG_DECLARATION_SYNTAX",
+            ),
+            (
+                b"Tag-File-Character-Encoding: UTF-8\nBagIt-Version: 1.0\n",
+                "BAG_DECLARATION_SYNTAX",
+            ),
+            (
+                b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\nExtra: x\n",
+                "BAG_DECLARATION_SYNTAX",
+            ),
+            (
+                b"BagIt-Version:1.0\nTag-File-Character-Encoding: UTF-8\n",
+                "BAG_DECLARATION_SYNTAX",
+            ),
         ];
         for (input, code) in cases {
             let mut f = vec![];
@@ -702,7 +756,10 @@ mod tests {
             false,
             &mut f,
         );
-        assert_eq!(info[0], ("Source-Organization".into(), "某某市档案馆".into()));
+        assert_eq!(
+            info[0],
+            ("Source-Organization".into(), "某某市档案馆".into())
+        );
         assert_eq!(info[1].1, "first part second part third");
         assert_eq!(info[2], ("Test".into(), "3".into()));
         assert_eq!(info[3], ("X".into(), "5".into()));
@@ -711,8 +768,15 @@ mod tests {
 
         let mut f = vec![];
         parse_info("Test : 3\n", "bag-info.txt", true, &mut f);
-        assert!(f.iter().any(Finding::is_error), "RFC 8493 forbids label whitespace");
-        for bad in ["  leading continuation\n", "no colon here\n", ": empty label\n"] {
+        assert!(
+            f.iter().any(Finding::is_error),
+            "RFC 8493 forbids label whitespace"
+        );
+        for bad in [
+            "  leading continuation\n",
+            "no colon here\n",
+            ": empty label\n",
+        ] {
             let mut f = vec![];
             parse_info(bad, "bag-info.txt", false, &mut f);
             assert!(f.iter().any(Finding::is_error), "{bad:?}");
@@ -736,7 +800,12 @@ mod tests {
         let mut f = vec![];
         let m = parse_manifest("abc data/%25\n", "manifest-x.txt", false, None, &mut f);
         assert_eq!(m[0].path, "data/%25", "no decoding before 1.0");
-        for bad in ["nothex data/x\n", "abcd\n", " abcd data/x\n", "d41d8cd98f00 data/x\n"] {
+        for bad in [
+            "nothex data/x\n",
+            "abcd\n",
+            " abcd data/x\n",
+            "d41d8cd98f00 data/x\n",
+        ] {
             let mut f = vec![];
             let m = parse_manifest(bad, "manifest-md5.txt", true, Some(32), &mut f);
             assert!(m.is_empty() && f.iter().any(Finding::is_error), "{bad:?}");
@@ -755,7 +824,10 @@ mod tests {
     fn path_rules() {
         assert_eq!(clean_path("data/a"), Ok(("data/a".into(), false)));
         assert_eq!(clean_path("./data/a"), Ok(("data/a".into(), true)));
-        assert_eq!(clean_path("data/dir1/~x"), Ok(("data/dir1/~x".into(), false)));
+        assert_eq!(
+            clean_path("data/dir1/~x"),
+            Ok(("data/dir1/~x".into(), false))
+        );
         for (p, why) in [
             ("/tmp/foo", Unsafe::Absolute),
             ("C:\\Windows", Unsafe::Backslash),
@@ -785,7 +857,11 @@ mod tests {
         assert_eq!(l[0].path, "data/test 1.txt");
         assert_eq!(l[0].length, None);
         assert_eq!(l[1].length, Some(12));
-        for bad in ["relative/url - data/x\n", "http://x 1x data/x\n", "http://x -\n"] {
+        for bad in [
+            "relative/url - data/x\n",
+            "http://x 1x data/x\n",
+            "http://x -\n",
+        ] {
             let mut f = vec![];
             assert!(parse_fetch(bad, true, &mut f).is_empty(), "{bad:?}");
             assert!(f.iter().any(Finding::is_error));
@@ -802,10 +878,16 @@ mod tests {
         let s = decode(b"caf\xE9", &Encoding::Latin1, "x", &mut f);
         assert_eq!(s.as_deref(), Some("café"));
         assert!(f.is_empty());
-        assert_eq!(decode(b"\xEF\xBB\xBFa", &Encoding::Utf8, "x", &mut f).as_deref(), Some("a"));
+        assert_eq!(
+            decode(b"\xEF\xBB\xBFa", &Encoding::Utf8, "x", &mut f).as_deref(),
+            Some("a")
+        );
         assert_eq!(codes(&f), vec!["BAG_TAG_FILE_BOM"]);
         assert!(decode(b"caf\xE9", &Encoding::Utf8, "x", &mut f).is_none());
         assert_eq!(Encoding::from_label("iso-8859-1"), Encoding::Latin1);
-        assert!(matches!(Encoding::from_label("GB18030"), Encoding::Unsupported(_)));
+        assert!(matches!(
+            Encoding::from_label("GB18030"),
+            Encoding::Unsupported(_)
+        ));
     }
 }

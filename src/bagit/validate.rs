@@ -124,7 +124,10 @@ impl Validator<'_> {
                     Finding::warning(
                         "BAG_VERSION_OLD",
                         Category::Usability,
-                        format!("BagIt {} predates RFC 8493 (1.0); read by the rules of its draft", decl.version_text),
+                        format!(
+                            "BagIt {} predates RFC 8493 (1.0); read by the rules of its draft",
+                            decl.version_text
+                        ),
                     )
                     .file("bagit.txt")
                     .expected_found("1.0", decl.version_text.clone()),
@@ -134,7 +137,10 @@ impl Validator<'_> {
                     Finding::warning(
                         "BAG_VERSION_UNKNOWN",
                         Category::Usability,
-                        format!("BagIt {} is newer than this validator knows; checked as 1.0", decl.version_text),
+                        format!(
+                            "BagIt {} is newer than this validator knows; checked as 1.0",
+                            decl.version_text
+                        ),
                     )
                     .file("bagit.txt")
                     .expected_found("1.0", decl.version_text.clone()),
@@ -206,7 +212,11 @@ impl Validator<'_> {
 
         // bag-info.txt (§2.2.2); package-info.txt before 0.96.
         let info_name = if !inv.tags.contains_key("bag-info.txt")
-            && version < (Version { major: 0, minor: 96 })
+            && version
+                < (Version {
+                    major: 0,
+                    minor: 96,
+                })
             && inv.tags.contains_key("package-info.txt")
         {
             "package-info.txt"
@@ -317,7 +327,11 @@ impl Validator<'_> {
         }
 
         // Digests (§3 valid).
-        for (m, map) in payload_manifests.iter().zip(&payload_maps).chain(tag_manifests.iter().zip(&tag_maps)) {
+        for (m, map) in payload_manifests
+            .iter()
+            .zip(&payload_maps)
+            .chain(tag_manifests.iter().zip(&tag_maps))
+        {
             let Some(alg) = m.alg else { continue };
             for (key, l) in map {
                 let Some(found) = computed.get(key).and_then(|(d, _)| d.get(&alg)) else {
@@ -328,7 +342,11 @@ impl Validator<'_> {
                         Finding::error(
                             "BAG_DIGEST_MISMATCH",
                             Category::Authenticity,
-                            format!("the {} digest in {} does not match the file", alg.manifest_name(), m.file),
+                            format!(
+                                "the {} digest in {} does not match the file",
+                                alg.manifest_name(),
+                                m.file
+                            ),
                         )
                         .file(key.clone())
                         .expected_found(l.digest.clone(), found.clone()),
@@ -365,7 +383,10 @@ impl Validator<'_> {
         let (mut pending, mut pending_bytes, mut pending_unknown, mut missing_system) =
             (0u64, 0u64, false, 0u64);
         for (key, idx) in &missing {
-            let names: Vec<&str> = idx.iter().map(|&i| payload_manifests[i].file.as_str()).collect();
+            let names: Vec<&str> = idx
+                .iter()
+                .map(|&i| payload_manifests[i].file.as_str())
+                .collect();
             if let Some(len) = fetch.get(*key) {
                 pending += 1;
                 match len {
@@ -390,7 +411,14 @@ impl Validator<'_> {
                     )
                     .file(*key),
                 );
-            } else if let Some(twin) = self.case_twin(key, idx, &payload_manifests, &payload_maps, &payload_fold, &computed) {
+            } else if let Some(twin) = self.case_twin(
+                key,
+                idx,
+                &payload_manifests,
+                &payload_maps,
+                &payload_fold,
+                &computed,
+            ) {
                 self.f.push(
                     Finding::warning(
                         "BAG_PATH_CASE_COLLISION",
@@ -435,7 +463,10 @@ impl Validator<'_> {
         for (m, map) in tag_manifests.iter().zip(&tag_maps) {
             for key in map.keys() {
                 if !inv.tags.contains_key(key) && !inv.payload.contains_key(key) {
-                    tag_missing.entry(key.as_str()).or_default().push(m.file.as_str());
+                    tag_missing
+                        .entry(key.as_str())
+                        .or_default()
+                        .push(m.file.as_str());
                 }
             }
         }
@@ -444,7 +475,10 @@ impl Validator<'_> {
                 Finding::error(
                     "BAG_FILE_MISSING",
                     Category::Integrity,
-                    format!("tag file listed in {} but absent from the bag", join(&names)),
+                    format!(
+                        "tag file listed in {} but absent from the bag",
+                        join(&names)
+                    ),
                 )
                 .file(key),
             );
@@ -510,7 +544,10 @@ impl Validator<'_> {
                         "Payload-Oxum (bytes.files) does not match the payload",
                     )
                     .file(info_name)
-                    .expected_found(format!("{octets}.{streams}"), format!("{found_octets}.{found_streams}")),
+                    .expected_found(
+                        format!("{octets}.{streams}"),
+                        format!("{found_octets}.{found_streams}"),
+                    ),
                 );
             }
         }
@@ -572,7 +609,10 @@ impl Validator<'_> {
     /// Lists every file under the root without following links.
     fn walk(&mut self) -> Inventory {
         let mut inv = Inventory::default();
-        for entry in walkdir::WalkDir::new(self.root).follow_links(false).min_depth(1) {
+        for entry in walkdir::WalkDir::new(self.root)
+            .follow_links(false)
+            .min_depth(1)
+        {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -664,7 +704,10 @@ impl Validator<'_> {
                     "tag file is too large to read",
                 )
                 .file(rel)
-                .expected_found(format!("at most {TAG_FILE_LIMIT} bytes"), format!("{size} bytes")),
+                .expected_found(
+                    format!("at most {TAG_FILE_LIMIT} bytes"),
+                    format!("{size} bytes"),
+                ),
             );
             return None;
         }
@@ -702,7 +745,9 @@ impl Validator<'_> {
                 )
                 .file(name)
                 .expected_found(
-                    alg.map_or("lowercase alphanumeric name".to_string(), |a| a.manifest_name().to_string()),
+                    alg.map_or("lowercase alphanumeric name".to_string(), |a| {
+                        a.manifest_name().to_string()
+                    }),
                     alg_name,
                 ),
             );
@@ -712,7 +757,9 @@ impl Validator<'_> {
                 Finding::warning(
                     "BAG_ALGORITHM_UNKNOWN",
                     Category::Authenticity,
-                    format!("unknown digest algorithm {alg_name:?}: its digests cannot be verified"),
+                    format!(
+                        "unknown digest algorithm {alg_name:?}: its digests cannot be verified"
+                    ),
                 )
                 .file(name),
             );
@@ -782,7 +829,10 @@ impl Validator<'_> {
             "Bag-Count",
         ];
         for label in ONCE {
-            let n = info.iter().filter(|(k, _)| k.eq_ignore_ascii_case(label)).count();
+            let n = info
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(label))
+                .count();
             if n > 1 {
                 self.f.push(
                     Finding::warning(
@@ -794,7 +844,10 @@ impl Validator<'_> {
                 );
             }
         }
-        for (_, v) in info.iter().filter(|(k, _)| k.eq_ignore_ascii_case("Bagging-Date")) {
+        for (_, v) in info
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("Bagging-Date"))
+        {
             if chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err() {
                 self.f.push(
                     Finding::warning(
@@ -807,7 +860,9 @@ impl Validator<'_> {
                 );
             }
         }
-        let (_, v) = info.iter().find(|(k, _)| k.eq_ignore_ascii_case("Payload-Oxum"))?;
+        let (_, v) = info
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Payload-Oxum"))?;
         let parsed = text::parse_oxum(v);
         if parsed.is_none() {
             self.f.push(
@@ -877,7 +932,10 @@ impl Validator<'_> {
                 self.push_rule(
                     v1,
                     "BAG_TAGMANIFEST_LISTS_PAYLOAD",
-                    format!("{} line {} lists a payload file; tag manifests list tag files only", m.file, l.line),
+                    format!(
+                        "{} line {} lists a payload file; tag manifests list tag files only",
+                        m.file, l.line
+                    ),
                     &path,
                 );
             }
@@ -885,7 +943,10 @@ impl Validator<'_> {
                 self.push_rule(
                     v1,
                     "BAG_TAGMANIFEST_LISTS_TAGMANIFEST",
-                    format!("{} line {} lists a tag manifest, which tag manifests MUST NOT do", m.file, l.line),
+                    format!(
+                        "{} line {} lists a tag manifest, which tag manifests MUST NOT do",
+                        m.file, l.line
+                    ),
                     &path,
                 );
                 continue;
@@ -924,7 +985,10 @@ impl Validator<'_> {
                         Finding::error(
                             "BAG_MANIFEST_DUPLICATE",
                             Category::Integrity,
-                            format!("{} lists the file twice with different digests (line {})", m.file, l.line),
+                            format!(
+                                "{} lists the file twice with different digests (line {})",
+                                m.file, l.line
+                            ),
                         )
                         .file(key.clone())
                         .expected_found(prev.digest.clone(), l.digest.clone()),
