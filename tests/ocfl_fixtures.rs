@@ -374,7 +374,7 @@ async fn storage_root_in_memory() {
                     .is_some_and(|loc| loc.ends_with(path))
         })
     };
-    assert!(has("E083", "ocfl/aaa/bbb/ccc/misplaced"), "{shown:#?}");
+    assert!(has("E083", "aaa/bbb/ccc/misplaced"), "{shown:#?}");
     assert!(has("E084", "stray.txt"), "{shown:#?}");
     assert!(has("E072", "loose/file.bin"), "{shown:#?}");
     assert!(!shown.iter().any(|s| s.contains("notes.txt")), "{shown:#?}");
@@ -419,4 +419,124 @@ async fn nested_object_rejected() {
     .expect("validate");
     assert!(r.has_code("E082"), "{:#?}", r.findings);
     assert!(r.has_code("E001"), "{:#?}", r.findings);
+}
+
+#[tokio::test]
+async fn storage_root_on_local_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ObjectStore> = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("local store"),
+    );
+    put_root(store.as_ref()).await;
+    // Percent signs and colons in the 0003 directory name must survive the file system.
+    let id = "info:strongroom/0194-WS·2016-D30-BGS-0001";
+    put_object(
+        store.as_ref(),
+        &format!("ocfl/{}", object_root_0003(id)),
+        id,
+        "1.1",
+    )
+    .await;
+    assert!(object_root_0003(id).contains("%3a"));
+    let r = validate_local(&dir.path().join("ocfl"), &Options::default())
+        .await
+        .expect("validate");
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!((r.objects_checked, r.files_checked), (1, 1));
+    // The object directory alone is detected as an object.
+    let obj = dir.path().join("ocfl").join(object_root_0003(id));
+    let r = validate_local(&obj, &Options::default())
+        .await
+        .expect("validate");
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.objects_checked, 1);
+}
+
+#[tokio::test]
+async fn newer_object_in_older_root_and_duplicate_ids() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    store
+        .put(
+            &Path::parse("r/0=ocfl_1.0").expect("path"),
+            PutPayload::from_static(b"ocfl_1.0\n"),
+        )
+        .await
+        .expect("put");
+    put_object(store.as_ref(), "r/a", "urn:x:1", "1.1").await;
+    put_object(store.as_ref(), "r/b", "urn:x:1", "1.0").await;
+    let r = validate_storage_root(
+        store.as_ref(),
+        &Path::parse("r").expect("path"),
+        &Options::default(),
+    )
+    .await
+    .expect("validate");
+    assert!(r.has_code("E081"), "{:#?}", r.findings);
+    assert!(r.has_code("E037"), "{:#?}", r.findings);
+    assert_eq!(r.errors().count(), 2, "{:#?}", r.findings);
+}
+
+/// Every top-level inventory field replaced by every JSON type: findings, never a panic or
+/// an environment error, and never a valid verdict.
+#[tokio::test]
+async fn malformed_inventory_fields_are_findings() {
+    let keys = [
+        "id",
+        "type",
+        "digestAlgorithm",
+        "head",
+        "contentDirectory",
+        "manifest",
+        "versions",
+        "fixity",
+    ];
+    let values = [
+        serde_json::json!(null),
+        serde_json::json!(7),
+        serde_json::json!("v1"),
+        serde_json::json!([]),
+        serde_json::json!(["a", 1]),
+        serde_json::json!({}),
+        serde_json::json!({"v1": {"created": 1, "state": {"x": "y"}}}),
+        serde_json::json!({"abc": ["v1/content/a.txt", null]}),
+    ];
+    for key in keys {
+        for value in &values {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            put_object(store.as_ref(), "o", "urn:x:1", "1.1").await;
+            let inv_path = Path::parse("o/inventory.json").expect("path");
+            let bytes = store
+                .get(&inv_path)
+                .await
+                .expect("get")
+                .bytes()
+                .await
+                .expect("bytes");
+            let mut inv: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            inv[key] = value.clone();
+            let new = serde_json::to_vec(&inv).expect("json");
+            let side = format!("{} inventory.json\n", sha512_hex(&new));
+            store
+                .put(&inv_path, PutPayload::from(new))
+                .await
+                .expect("put");
+            store
+                .put(
+                    &Path::parse("o/inventory.json.sha512").expect("path"),
+                    PutPayload::from(side.into_bytes()),
+                )
+                .await
+                .expect("put");
+            let r = validate_object(
+                store.as_ref(),
+                &Path::parse("o").expect("path"),
+                &Options::default(),
+            )
+            .await
+            .expect("no environment error");
+            // Only a contentDirectory of "v1" leaves the object valid in structure, but then
+            // the content sits outside it.
+            assert!(!r.is_valid(), "{key} = {value}: accepted");
+        }
+    }
 }

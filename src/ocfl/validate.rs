@@ -37,7 +37,9 @@ pub struct OcflFinding {
     pub code: String,
     /// Error (MUST) or warning (SHOULD).
     pub severity: Severity,
-    /// The object root the finding belongs to (store path), if any.
+    /// The object root the finding belongs to, if any: the store path given to
+    /// [`validate_object`], or the path relative to the storage root given to
+    /// [`validate_storage_root`] (`None` for the object root itself under [`validate_local`]).
     pub object: Option<String>,
     /// The file or directory concerned, relative to the object root (or to the storage root
     /// when `object` is `None`).
@@ -1879,6 +1881,7 @@ pub async fn validate_storage_root(
         .cloned()
         .collect();
     stack.reverse();
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
     while let Some(rel) = stack.pop() {
         let full = join(root, &rel);
         let dir_path = Path::parse(&full).map_err(|e| Error::List {
@@ -1912,7 +1915,7 @@ pub async fn validate_storage_root(
             continue;
         }
         let files = list_all(store, &dir_path).await?;
-        let mut extra = Sink::new(Some(full.clone()));
+        let mut extra = Sink::new(Some(rel.clone()));
         // Objects must end the hierarchy: a declaration deeper inside is a nested object.
         for k in files.keys() {
             if let Some((dir, name)) = k.rsplit_once('/') {
@@ -1925,7 +1928,7 @@ pub async fn validate_storage_root(
                 }
             }
         }
-        let outcome = check_object(store, &files, Some(full.clone()), opts).await?;
+        let outcome = check_object(store, &files, Some(rel.clone()), opts).await?;
         if let (Some(rs), Some(os)) = (root_spec, outcome.spec) {
             if os > rs {
                 extra.err(
@@ -1936,6 +1939,16 @@ pub async fn validate_storage_root(
                         os.as_str(),
                         rs.as_str()
                     ),
+                );
+            }
+        }
+        if let (None, Some(id)) = (&layout, &outcome.id) {
+            // Without a known layout nothing else keeps two objects from sharing an id.
+            if let Some(first) = ids.insert(id.clone(), rel.clone()) {
+                extra.err(
+                    "E037",
+                    "",
+                    format!("object id {id:?} is also the id of the object at {first:?}"),
                 );
             }
         }
