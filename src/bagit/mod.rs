@@ -368,6 +368,122 @@ mod tests {
         );
     }
 
+    /// A 1.0 bag from tag-file texts; `data/hello.txt` holds "hello".
+    fn tiny_bag(manifest: &str, extra: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path();
+        fs::create_dir_all(d.join("data")).expect("mkdir");
+        fs::write(d.join("data/hello.txt"), b"hello").expect("write");
+        fs::write(
+            d.join("bagit.txt"),
+            "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+        )
+        .expect("write");
+        fs::write(d.join("manifest-sha256.txt"), manifest).expect("write");
+        for (name, body) in extra {
+            fs::write(d.join(name), body).expect("write");
+        }
+        t
+    }
+
+    const HELLO256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[test]
+    fn case_and_system_file_leniency_is_narrow() {
+        let ok = tiny_bag(
+            &format!("{HELLO256}  data/hello.txt\n{HELLO256}  data/HELLO.txt\n"),
+            &[],
+        );
+        let r = validate(ok.path(), &ValidateOptions::default());
+        assert!(r.is_valid(), "{:#?}", r.findings);
+        assert!(codes(&r).contains(&"BAG_PATH_CASE_COLLISION".to_string()));
+        let zeros = "0".repeat(64);
+        let bad = tiny_bag(
+            &format!("{HELLO256}  data/hello.txt\n{zeros}  data/HELLO.txt\n"),
+            &[],
+        );
+        let r = validate(bad.path(), &ValidateOptions::default());
+        assert_eq!(errors(&r).len(), 1, "{:#?}", r.findings);
+        assert_eq!(errors(&r)[0].code, "BAG_FILE_MISSING");
+        let sys = tiny_bag(
+            &format!("{HELLO256}  data/hello.txt\n{zeros}  data/sub/.DS_Store\n"),
+            &[("bag-info.txt", b"Payload-Oxum: 5.2\n")],
+        );
+        let r = validate(sys.path(), &ValidateOptions::default());
+        assert!(r.is_valid(), "{:#?}", r.findings);
+        assert_eq!(codes(&r), vec!["BAG_SYSTEM_FILE_MISSING"]);
+    }
+
+    #[test]
+    fn tag_manifest_rules_and_oxum_syntax() {
+        let t = tiny_bag(
+            &format!("{HELLO256}  data/hello.txt\n"),
+            &[
+                ("bag-info.txt", b"Payload-Oxum: 5 files\n"),
+                ("tagmanifest-md5.txt", b"d41d8cd98f00b204e9800998ecf8427e  tagmanifest-sha1.txt\n5d41402abc4b2a76b9719d911017c592  data/hello.txt\n"),
+            ],
+        );
+        let r = validate(t.path(), &ValidateOptions::default());
+        let mut e: Vec<&str> = errors(&r).iter().map(|f| f.code.as_str()).collect();
+        e.sort();
+        assert_eq!(
+            e,
+            vec![
+                "BAG_OXUM_SYNTAX",
+                "BAG_TAGMANIFEST_LISTS_PAYLOAD",
+                "BAG_TAGMANIFEST_LISTS_TAGMANIFEST"
+            ],
+            "{:#?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn utf16_and_unsupported_encodings() {
+        let t = tiny_bag(&format!("{HELLO256}  data/hello.txt\n"), &[]);
+        let d = t.path();
+        fs::write(
+            d.join("bagit.txt"),
+            "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-16\n",
+        )
+        .expect("write");
+        let mut utf16 = vec![0xFF, 0xFE];
+        for u in "Source-Organization: 档案馆\n".encode_utf16() {
+            utf16.extend(u.to_le_bytes());
+        }
+        fs::write(d.join("bag-info.txt"), &utf16).expect("write");
+        let mut m = vec![0xFE, 0xFF];
+        for u in format!("{HELLO256}  data/hello.txt\n").encode_utf16() {
+            m.extend(u.to_be_bytes());
+        }
+        fs::write(d.join("manifest-sha256.txt"), &m).expect("write");
+        let r = validate(d, &ValidateOptions::default());
+        assert!(r.is_valid(), "{:#?}", r.findings);
+        assert_eq!(codes(&r), vec!["BAG_ENCODING_NOT_UTF8"]);
+        assert_eq!(
+            r.bag.expect("bag").info_value("Source-Organization"),
+            Some("档案馆")
+        );
+
+        fs::write(
+            d.join("bagit.txt"),
+            "BagIt-Version: 1.0\nTag-File-Character-Encoding: GB18030\n",
+        )
+        .expect("write");
+        fs::write(d.join("bag-info.txt"), b"A: 1\n").expect("write");
+        fs::write(
+            d.join("manifest-sha256.txt"),
+            format!("{HELLO256}  data/hello.txt\n"),
+        )
+        .expect("write");
+        let r = validate(d, &ValidateOptions::default());
+        assert_eq!(
+            codes(&r),
+            vec!["BAG_ENCODING_UNSUPPORTED"],
+            "ASCII content still read"
+        );
+    }
+
     #[test]
     fn not_a_bag() {
         let t = tempfile::tempdir().expect("tempdir");
@@ -383,6 +499,37 @@ mod tests {
         ] {
             assert!(c.contains(&want.to_string()), "{want} in {c:?}");
         }
+    }
+
+    /// Every code the sources emit is documented in formats/bagit-checks.md, and vice versa.
+    #[test]
+    fn codes_are_documented() {
+        let doc = include_str!("../../formats/bagit-checks.md");
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("text.rs"),
+            include_str!("validate.rs"),
+            include_str!("hash.rs"),
+            include_str!("create.rs"),
+        ];
+        let scan = |s: &str, open: char, close: char| -> std::collections::BTreeSet<String> {
+            let pat = format!("{open}BAG_");
+            s.match_indices(&pat)
+                .filter_map(|(i, _)| {
+                    let rest = &s[i + 1..];
+                    let end = rest.find(close)?;
+                    let code = &rest[..end];
+                    code.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                        .then(|| code.to_string())
+                })
+                .collect()
+        };
+        let emitted: std::collections::BTreeSet<String> =
+            sources.iter().flat_map(|s| scan(s, '"', '"')).collect();
+        let documented = scan(doc, '`', '`');
+        assert!(emitted.len() > 40, "{emitted:?}");
+        assert_eq!(emitted, documented);
     }
 
     #[test]

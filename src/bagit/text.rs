@@ -141,7 +141,17 @@ pub(crate) fn decode(
             }
             Some(bytes.iter().map(|&b| b as char).collect())
         }
-        Encoding::Unsupported(_) => None,
+        // Already reported as BAG_ENCODING_UNSUPPORTED; text that is valid UTF-8 (plain
+        // ASCII, say) is still read so that the rest of the bag gets checked.
+        Encoding::Unsupported(_) => match std::str::from_utf8(bytes) {
+            Ok(s) => Some(s.to_string()),
+            Err(_) => {
+                findings.push(bad(
+                    "cannot decode the tag file in its declared encoding".into()
+                ));
+                None
+            }
+        },
     }
 }
 
