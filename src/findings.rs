@@ -56,7 +56,10 @@ pub enum Severity {
 
 /// One problem found by a check.
 ///
-/// `code` is stable and documented in `formats/transfer-report.md`; tests compare codes.
+/// `code` is stable; tests compare codes. The codes are documented with their module:
+/// `formats/transfer-report.md` (intake), `formats/bagit-checks.md` (`BAG_*`),
+/// `formats/transfer-package-security.md` (`PKG_*`), `formats/file-formats.md` (`FMT_*`),
+/// `formats/transfer-package.md` (`META_*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable machine-readable code, e.g. `DIGEST_MISMATCH`.
