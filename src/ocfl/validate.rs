@@ -18,7 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Map, Value};
 
 use super::layout::{Layout0003, EXTENSION_0003};
-use crate::digest::{Algorithm, Hasher, MultiHasher};
+use crate::digest::{Algorithm, Hasher, MultiHasher, CHUNK};
 
 /// Whether a finding makes the object or storage root invalid (a MUST of the spec) or only
 /// departs from a SHOULD.
@@ -146,6 +146,15 @@ pub enum Error {
         /// The store's error.
         #[source]
         source: object_store::Error,
+    },
+    /// The task hashing a file failed (it panicked or the runtime shut down).
+    #[error("hashing {path:?} failed")]
+    Hash {
+        /// The object being hashed.
+        path: String,
+        /// The task's failure.
+        #[source]
+        source: tokio::task::JoinError,
     },
     /// The local directory could not be opened as a store.
     #[error("opening {path:?} as a local store failed")]
@@ -1038,8 +1047,46 @@ async fn run_digest_job(
         Err(e) => return Err(read_err(e)),
     };
     let mut stream = get.into_stream();
-    while let Some(chunk) = stream.next().await {
-        hasher.update(&chunk.map_err(read_err)?);
+    // Chunks are gathered to CHUNK bytes and hashed on tokio's blocking pool when there is
+    // one, so that several files hash on several cores; memory stays at one buffer per job.
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let next = stream.next().await;
+        let done = next.is_none();
+        if let Some(chunk) = next {
+            buf.extend_from_slice(&chunk.map_err(read_err)?);
+        }
+        if buf.len() >= CHUNK || (done && !buf.is_empty()) {
+            let data = buf.split().freeze();
+            hasher = match &runtime {
+                Some(rt) => {
+                    let mut h = hasher;
+                    match rt
+                        .spawn_blocking(move || {
+                            h.update(&data);
+                            h
+                        })
+                        .await
+                    {
+                        Ok(h) => h,
+                        Err(e) => {
+                            return Err(Error::Hash {
+                                path: job.entry.location.to_string(),
+                                source: e,
+                            })
+                        }
+                    }
+                }
+                None => {
+                    hasher.update(&data);
+                    hasher
+                }
+            };
+        }
+        if done {
+            break;
+        }
     }
     let bytes = hasher.bytes();
     let got = hasher.finish();
