@@ -2115,3 +2115,68 @@ pub async fn validate_local(
         validate_object(store.as_ref(), &root, opts).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names() {
+        assert_eq!(parse_version("v1"), Some((1, 0)));
+        assert_eq!(parse_version("v10"), Some((10, 0)));
+        assert_eq!(parse_version("v001"), Some((1, 3)));
+        for bad in [
+            "v0",
+            "v00",
+            "v",
+            "1",
+            "v1a",
+            "V1",
+            "v-1",
+            "v99999999999999999999999",
+        ] {
+            assert_eq!(parse_version(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn uris() {
+        for good in [
+            "urn:x:1",
+            "info:a/b",
+            "https://example.org/x",
+            "mailto:a@b.org",
+        ] {
+            assert!(is_uri(good), "{good}");
+        }
+        for bad in [
+            "not_a_uri",
+            "1 Wonky Way, Wibblesville, WW",
+            ":x",
+            "a b:c",
+            "x:",
+        ] {
+            assert!(!is_uri(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_conflicts() {
+        assert!(conflicts(["a/b", "a/c", "ab"]).is_empty());
+        assert_eq!(conflicts(["a", "a/b"]).len(), 1);
+        assert_eq!(conflicts(["a/b", "a/b"]).len(), 1);
+        assert!(conflicts(["a/b/c", "a/bc"]).is_empty());
+    }
+
+    #[test]
+    fn finding_display() {
+        let f = OcflFinding {
+            code: "E023".into(),
+            severity: Severity::Error,
+            object: Some("3c0/ff4/240/object-01".into()),
+            path: Some("v1/content/x".into()),
+            message: "m".into(),
+        };
+        assert_eq!(f.to_string(), "E023 3c0/ff4/240/object-01/v1/content/x: m");
+    }
+}
