@@ -540,3 +540,66 @@ async fn malformed_inventory_fields_are_findings() {
         }
     }
 }
+
+fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Large content is streamed: validating 3 × 48 MiB files leaves the peak memory far below
+/// their size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_stream_in_bounded_memory() {
+    const SIZE: usize = 48 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut manifest = serde_json::Map::new();
+    let mut state = serde_json::Map::new();
+    std::fs::create_dir_all(root.join("v1/content")).expect("mkdir");
+    for i in 0..3u8 {
+        let name = format!("big-{i}.bin");
+        let mut hasher = sha2::Sha512::new();
+        {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(root.join("v1/content").join(&name)).expect("create"),
+            );
+            let block = vec![i; 1 << 20];
+            for _ in 0..SIZE >> 20 {
+                f.write_all(&block).expect("write");
+                hasher.update(&block);
+            }
+        }
+        let d = hex::encode(hasher.finalize());
+        manifest.insert(d.clone(), serde_json::json!([format!("v1/content/{name}")]));
+        state.insert(d, serde_json::json!([name]));
+    }
+    let inv = serde_json::to_vec(&serde_json::json!({
+        "id": "urn:x:big", "type": "https://ocfl.io/1.1/spec/#inventory",
+        "digestAlgorithm": "sha512", "head": "v1", "manifest": manifest,
+        "versions": {"v1": {"created": "2026-01-01T00:00:00Z", "message": "m",
+            "user": {"name": "n", "address": "mailto:n@example.org"}, "state": state}}
+    }))
+    .expect("json");
+    let side = format!("{} inventory.json\n", sha512_hex(&inv));
+    std::fs::write(root.join("0=ocfl_object_1.1"), "ocfl_object_1.1\n").expect("write");
+    for d in [root.to_path_buf(), root.join("v1")] {
+        std::fs::write(d.join("inventory.json"), &inv).expect("write");
+        std::fs::write(d.join("inventory.json.sha512"), &side).expect("write");
+    }
+    let before = peak_rss_kib();
+    let r = validate_local(root, &Options::default())
+        .await
+        .expect("validate");
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.files_checked, 3);
+    assert_eq!(r.bytes_checked, 3 * SIZE as u64);
+    if let (Some(b), Some(a)) = (before, peak_rss_kib()) {
+        assert!(
+            a.saturating_sub(b) < 40 << 10,
+            "peak RSS grew by {} KiB",
+            a - b
+        );
+    }
+}

@@ -18,7 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Map, Value};
 
 use super::layout::{Layout0003, EXTENSION_0003};
-use crate::digest::{Algorithm, Hasher, MultiHasher};
+use crate::digest::{Algorithm, Hasher, MultiHasher, CHUNK};
 
 /// Whether a finding makes the object or storage root invalid (a MUST of the spec) or only
 /// departs from a SHOULD.
@@ -146,6 +146,15 @@ pub enum Error {
         /// The store's error.
         #[source]
         source: object_store::Error,
+    },
+    /// The task hashing a file failed (it panicked or the runtime shut down).
+    #[error("hashing {path:?} failed")]
+    Hash {
+        /// The object being hashed.
+        path: String,
+        /// The task's failure.
+        #[source]
+        source: tokio::task::JoinError,
     },
     /// The local directory could not be opened as a store.
     #[error("opening {path:?} as a local store failed")]
@@ -1038,8 +1047,46 @@ async fn run_digest_job(
         Err(e) => return Err(read_err(e)),
     };
     let mut stream = get.into_stream();
-    while let Some(chunk) = stream.next().await {
-        hasher.update(&chunk.map_err(read_err)?);
+    // Chunks are gathered to CHUNK bytes and hashed on tokio's blocking pool when there is
+    // one, so that several files hash on several cores; memory stays at one buffer per job.
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let next = stream.next().await;
+        let done = next.is_none();
+        if let Some(chunk) = next {
+            buf.extend_from_slice(&chunk.map_err(read_err)?);
+        }
+        if buf.len() >= CHUNK || (done && !buf.is_empty()) {
+            let data = buf.split().freeze();
+            hasher = match &runtime {
+                Some(rt) => {
+                    let mut h = hasher;
+                    match rt
+                        .spawn_blocking(move || {
+                            h.update(&data);
+                            h
+                        })
+                        .await
+                    {
+                        Ok(h) => h,
+                        Err(e) => {
+                            return Err(Error::Hash {
+                                path: job.entry.location.to_string(),
+                                source: e,
+                            })
+                        }
+                    }
+                }
+                None => {
+                    hasher.update(&data);
+                    hasher
+                }
+            };
+        }
+        if done {
+            break;
+        }
     }
     let bytes = hasher.bytes();
     let got = hasher.finish();
@@ -2066,5 +2113,70 @@ pub async fn validate_local(
         validate_storage_root(store.as_ref(), &root, opts).await
     } else {
         validate_object(store.as_ref(), &root, opts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names() {
+        assert_eq!(parse_version("v1"), Some((1, 0)));
+        assert_eq!(parse_version("v10"), Some((10, 0)));
+        assert_eq!(parse_version("v001"), Some((1, 3)));
+        for bad in [
+            "v0",
+            "v00",
+            "v",
+            "1",
+            "v1a",
+            "V1",
+            "v-1",
+            "v99999999999999999999999",
+        ] {
+            assert_eq!(parse_version(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn uris() {
+        for good in [
+            "urn:x:1",
+            "info:a/b",
+            "https://example.org/x",
+            "mailto:a@b.org",
+        ] {
+            assert!(is_uri(good), "{good}");
+        }
+        for bad in [
+            "not_a_uri",
+            "1 Wonky Way, Wibblesville, WW",
+            ":x",
+            "a b:c",
+            "x:",
+        ] {
+            assert!(!is_uri(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_conflicts() {
+        assert!(conflicts(["a/b", "a/c", "ab"]).is_empty());
+        assert_eq!(conflicts(["a", "a/b"]).len(), 1);
+        assert_eq!(conflicts(["a/b", "a/b"]).len(), 1);
+        assert!(conflicts(["a/b/c", "a/bc"]).is_empty());
+    }
+
+    #[test]
+    fn finding_display() {
+        let f = OcflFinding {
+            code: "E023".into(),
+            severity: Severity::Error,
+            object: Some("3c0/ff4/240/object-01".into()),
+            path: Some("v1/content/x".into()),
+            message: "m".into(),
+        };
+        assert_eq!(f.to_string(), "E023 3c0/ff4/240/object-01/v1/content/x: m");
     }
 }
