@@ -242,20 +242,10 @@ async fn run(cli: &Cli) -> Result<u8> {
                 ..Default::default()
             };
             let r = ocfl::validate::validate_local(path, &opts).await?;
-            for f in &r.findings {
-                let sev = match f.severity {
-                    ocfl::validate::Severity::Error => "error",
-                    ocfl::validate::Severity::Warning => "warning",
-                };
-                let loc = [f.object.as_deref(), f.path.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                if cli.json {
-                    continue;
+            if !cli.json {
+                for f in &r.findings {
+                    println!("{f}");
                 }
-                println!("{} {sev} {loc}: {}", f.code, f.message);
             }
             if cli.json {
                 let findings: Vec<_> = r
