@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use digest::Digest as _;
 
-use crate::digest::{Algorithm, MultiHasher, CHUNK};
+use crate::digest::{digest_file_pipelined, Algorithm, MultiHasher, CHUNK, PIPELINE_THRESHOLD};
 
 /// A manifest algorithm: one strongroom keeps, or a SHA-2 variant that bags use and that is
 /// verified here but not kept (sha224, sha384).
@@ -150,6 +150,29 @@ pub(crate) fn digest_stream<R: Read>(
     Ok(h.finish())
 }
 
+/// A large file: when every algorithm is one strongroom keeps, each runs on its own thread
+/// beside the reads (SHA-512 alone is slower than the disk); otherwise the plain pass.
+fn digest_large(job: &Job, buf: &mut [u8]) -> io::Result<(BagDigests, u64)> {
+    let known: Option<Vec<Algorithm>> = job
+        .algs
+        .iter()
+        .map(|a| match a {
+            HashAlg::Known(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    match known {
+        Some(algs) if algs.len() > 1 => {
+            let (d, n) = digest_file_pipelined(&job.abs, &algs)?;
+            Ok((
+                d.into_iter().map(|(a, h)| (HashAlg::Known(a), h)).collect(),
+                n,
+            ))
+        }
+        _ => std::fs::File::open(&job.abs).and_then(|f| digest_stream(f, &job.algs, buf)),
+    }
+}
+
 /// Number of workers for a requested count (0 = all cores).
 pub(crate) fn worker_count(requested: usize, jobs: usize) -> usize {
     let n = if requested == 0 {
@@ -173,6 +196,7 @@ pub(crate) fn hash_all(mut jobs: Vec<Job>, threads: usize) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let jobs_ref = &jobs;
     let order_ref = &order;
+    let sizes_ref = &sizes;
     let mut results: Vec<Option<io::Result<(BagDigests, u64)>>> =
         (0..jobs.len()).map(|_| None).collect();
     std::thread::scope(|s| {
@@ -186,8 +210,12 @@ pub(crate) fn hash_all(mut jobs: Vec<Job>, threads: usize) -> Vec<Outcome> {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order_ref.get(k) else { break };
                         let job = &jobs_ref[i];
-                        let r = std::fs::File::open(&job.abs)
-                            .and_then(|f| digest_stream(f, &job.algs, &mut buf));
+                        let r = if sizes_ref[i] >= PIPELINE_THRESHOLD {
+                            digest_large(job, &mut buf)
+                        } else {
+                            std::fs::File::open(&job.abs)
+                                .and_then(|f| digest_stream(f, &job.algs, &mut buf))
+                        };
                         done.push((i, r));
                     }
                     done
