@@ -349,9 +349,16 @@ async fn run(cli: &Cli) -> Result<u8> {
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
             let spinner = ProgressBar::new_spinner();
-            spinner.set_message("verifying: re-reading every stored byte");
+            spinner.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} verifying: {bytes} re-read ({bytes_per_sec})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-            let r = verify::verify(&store, reference_codes, &actor(cli)).await?;
+            let bar = spinner.clone();
+            let progress = ocfl::validate::BytesProgress(std::sync::Arc::new(move |n| bar.inc(n)));
+            let r = verify::verify(&store, reference_codes, &actor(cli), Some(progress)).await?;
             spinner.finish_and_clear();
             if cli.json {
                 print_json(&r)?;

@@ -92,6 +92,7 @@ pub async fn verify(
     store: &Store,
     refs: &[String],
     actor: &str,
+    progress: Option<validate::BytesProgress>,
 ) -> Result<VerifyReport, VerifyError> {
     if let Ok(lock) = store.lock_writer(actor).await {
         let r = store.recover(&lock).await;
@@ -106,7 +107,10 @@ pub async fn verify(
             roots.insert(r.object_root, r.reference_code);
         }
     }
-    let opts = validate::Options::default();
+    let opts = validate::Options {
+        progress,
+        ..Default::default()
+    };
     let mut reports = Vec::new();
     if refs.is_empty() {
         reports.push(

@@ -154,6 +154,7 @@ async fn digests_skipped_when_asked() {
         &Options {
             check_digests: false,
             concurrency: 1,
+            progress: None,
         },
     )
     .await

@@ -115,6 +115,8 @@ pub struct Options {
     pub check_digests: bool,
     /// Content files digested at once.
     pub concurrency: usize,
+    /// Told the byte count of every content file once it is digested (for progress bars).
+    pub progress: Option<BytesProgress>,
 }
 
 impl Default for Options {
@@ -122,9 +124,28 @@ impl Default for Options {
         Options {
             check_digests: true,
             concurrency: 4,
+            progress: None,
         }
     }
 }
+
+/// A callback told how many bytes were just re-read.
+#[derive(Clone)]
+pub struct BytesProgress(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for BytesProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BytesProgress")
+    }
+}
+
+impl PartialEq for BytesProgress {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for BytesProgress {}
 
 /// The store could not be read: not a finding about the content.
 #[derive(Debug, thiserror::Error)]
@@ -1639,6 +1660,9 @@ async fn check_object(
         let mut found = Vec::new();
         while let Some(r) = results.next().await {
             let (f, bytes) = r?;
+            if let Some(p) = &opts.progress {
+                (p.0)(bytes);
+            }
             report.files_checked += 1;
             report.bytes_checked += bytes;
             found.extend(f);
