@@ -352,7 +352,7 @@ async fn check_after_cut(
     if batch_receipted {
         assert!(have_batch, "{what}: a receipted transfer was lost");
     }
-    let v = strongroom::verify::verify(&store, &[], "tester")
+    let v = strongroom::verify::verify(&store, &[], "tester", None)
         .await
         .expect("verify");
     assert!(v.is_intact(), "{what}: {:#?}", v.damage);
