@@ -367,7 +367,7 @@ pub async fn amend(
     let now = store::now_rfc3339();
     let message = format!(
         "著录更正 metadata correction: {reason} {}",
-        store::commit_marker(&commit_path.to_string())
+        store::commit_marker(commit_path.as_ref())
     );
     let (next, to_write) = Inventory::next_version(
         Some(inv),

@@ -143,7 +143,7 @@ async fn versions_commit_and_uncommitted_ones_are_invisible() {
             &lock,
             &Path::from("commits/1.json"),
             Bytes::from_static(b"{}"),
-            &[v1.clone()],
+            std::slice::from_ref(&v1),
             &|_| {},
         )
         .await

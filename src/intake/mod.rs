@@ -363,7 +363,7 @@ async fn commit_transfer(
             "移交接收 transfer {} from {} {}",
             transfer_id.external_identifier,
             transfer_id.agency_code,
-            store::commit_marker(&record_path.to_string())
+            store::commit_marker(record_path.as_ref())
         );
         let (inventory, to_write) = Inventory::next_version(
             None,
