@@ -95,15 +95,7 @@ fn check_recovered(home: &Path, must: &[String], batch: &[String], what: &str) -
 
 /// A second transfer: the sample in the 2017 series, plus a 3 MiB file that is streamed.
 fn second_package(dir: &Path) -> PathBuf {
-    let bag = sample_copy(dir, "second");
-    let recs = records(&bag);
-    for (i, (folder, mut rec)) in recs.into_iter().enumerate() {
-        let code = rec["reference_code"]
-            .as_str()
-            .expect("档号")
-            .replacen("·2016-", "·2017-", 1);
-        rec["reference_code"] = code.into();
-        rec["year"] = 2017.into();
+    next_year_package(dir, "CRASH-2", |i, folder, rec| {
         if i == 0 {
             let mut big = String::new();
             let mut n = 0;
@@ -111,21 +103,14 @@ fn second_package(dir: &Path) -> PathBuf {
                 big.push_str(&format!("第{n}行 line {n} of a long attachment\n"));
                 n += 1;
             }
-            std::fs::write(bag.join("data").join(&folder).join("长附件.txt"), big).expect("write");
+            std::fs::write(folder.join("长附件.txt"), big).expect("write");
             let files = rec["files"].as_array_mut().expect("files");
             let order = files.len() as u64 + 1;
             files.push(
                 serde_json::json!({"path": "长附件.txt", "order": order, "role": "attachment"}),
             );
         }
-        std::fs::write(
-            bag.join("data").join(&folder).join("record.json"),
-            serde_json::to_vec_pretty(&rec).expect("json"),
-        )
-        .expect("write");
-    }
-    rebag(&bag, &[("External-Identifier", "CRASH-2")]);
-    bag
+    })
 }
 
 fn ocfl_py_check(store: &Path, what: &str) {

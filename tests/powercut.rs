@@ -400,21 +400,7 @@ async fn nothing_receipted_is_lost_at_any_power_cut() {
     .await;
 
     // A second transfer, cut before each of its writes in turn.
-    let second = common::sample_copy(dir.path(), "second");
-    for (folder, mut rec) in common::records(&second) {
-        let code = rec["reference_code"]
-            .as_str()
-            .expect("档号")
-            .replacen("·2016-", "·2017-", 1);
-        rec["reference_code"] = code.into();
-        rec["year"] = 2017.into();
-        std::fs::write(
-            second.join("data").join(&folder).join("record.json"),
-            serde_json::to_vec_pretty(&rec).expect("json"),
-        )
-        .expect("write");
-    }
-    common::rebag(&second, &[("External-Identifier", "POWERCUT-2")]);
+    let second = common::next_year_package(dir.path(), "POWERCUT-2", |_, _, _| {});
     let second_codes = sample_codes(&second);
     let mut n = 0;
     loop {

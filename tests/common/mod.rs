@@ -277,3 +277,32 @@ pub fn zip_of(dir: &Path, out: &Path) {
     }
     z.finish().expect("zip finish");
 }
+
+/// Writes a JSON value as a file.
+pub fn write_json(path: &Path, v: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_vec_pretty(v).expect("json")).expect("write json");
+}
+
+/// A copy of the sample whose records are moved to the 2017 series, so that it does not
+/// clash with the sample itself; `edit` may change each (index, folder path, record) before
+/// the bag is re-made with `External-Identifier` = `external_id`.
+pub fn next_year_package(
+    dir: &Path,
+    external_id: &str,
+    mut edit: impl FnMut(usize, &Path, &mut serde_json::Value),
+) -> PathBuf {
+    let bag = sample_copy(dir, external_id);
+    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
+        let code = rec["reference_code"]
+            .as_str()
+            .expect("档号")
+            .replacen("·2016-", "·2017-", 1);
+        rec["reference_code"] = code.into();
+        rec["year"] = 2017.into();
+        let folder = bag.join("data").join(&folder);
+        edit(i, &folder, &mut rec);
+        write_json(&folder.join("record.json"), &rec);
+    }
+    rebag(&bag, &[("External-Identifier", external_id)]);
+    bag
+}
