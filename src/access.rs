@@ -89,7 +89,7 @@ pub async fn list(store: &Store) -> Result<Vec<RecordSummary>, StoreError> {
     for t in transfer_records(store).await? {
         for r in &t.records {
             let inv = store
-                .committed_inventory(&Path::from(r.object_root.as_str()))
+                .committed_inventory(&store::stored_path(&r.object_root))
                 .await?;
             let Some(inv) = inv else { continue };
             out.push(RecordSummary {
@@ -375,10 +375,7 @@ pub async fn amend(
         &files,
         now.clone(),
         message,
-        User {
-            name: actor.into(),
-            address: None,
-        },
+        User::actor(actor),
     );
     let mut sources: BTreeMap<String, Bytes> = BTreeMap::new();
     sources.insert("record.json".into(), new_record_json.clone());

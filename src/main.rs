@@ -160,7 +160,18 @@ fn actor(cli: &Cli) -> String {
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
+        .or_else(os_user_name)
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
+}
+
+/// The name of the OS user running us, from /etc/passwd (no libc lookup needed).
+fn os_user_name() -> Option<String> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    std::fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {

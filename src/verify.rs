@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use object_store::path::Path;
 use serde::Serialize;
 
 use crate::access;
@@ -126,7 +125,7 @@ pub async fn verify(
             reports.push(
                 validate::validate_object(
                     store.backend().as_ref(),
-                    &Path::from(root.as_str()),
+                    &crate::store::stored_path(root),
                     &opts,
                 )
                 .await?,
@@ -157,7 +156,7 @@ pub async fn verify(
             continue;
         }
         let present = store
-            .committed_inventory(&Path::from(root.as_str()))
+            .committed_inventory(&crate::store::stored_path(root))
             .await
             .ok()
             .flatten()

@@ -354,14 +354,6 @@ fn series_within_transfer(plans: &[RecordPlan]) -> Vec<Finding> {
     out
 }
 
-/// The 档号 a record of `series` with item number `n` has.
-pub fn refcode_for(series: &SeriesKey, n: u32) -> String {
-    format!(
-        "{}-{}·{}-{}-{}-{:04}",
-        series.fonds, series.category, series.year, series.retention, series.organization, n
-    )
-}
-
 async fn archive_holds(store: &Store, refcode: &str) -> Result<bool, StoreError> {
     let Ok(rc) = RefCode::parse(refcode) else {
         return Ok(false);
@@ -403,7 +395,7 @@ pub async fn against_archive(
         };
         let mut missing = Vec::new();
         for n in lo..hi {
-            if !numbers.contains(&n) && !archive_holds(store, &refcode_for(&series, n)).await? {
+            if !numbers.contains(&n) && !archive_holds(store, &series.refcode(n)).await? {
                 missing.push(n);
             }
             if missing.len() > 100 {

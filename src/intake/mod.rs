@@ -297,10 +297,7 @@ async fn commit_transfer(
     let mut receipt_records = Vec::new();
     let mut stored = Vec::new();
     let mut totals = receipt::Totals::default();
-    let user = User {
-        name: opts.actor.clone(),
-        address: None,
-    };
+    let user = User::actor(&opts.actor);
     for plan in plans {
         let oid = object_id(&plan.metadata.reference_code);
         let root = object_root(store, &oid);

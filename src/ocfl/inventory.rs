@@ -27,6 +27,26 @@ pub struct User {
     pub address: Option<String>,
 }
 
+impl User {
+    /// A strongroom actor (`--as`), with the URI OCFL asks for (W008): `urn:strongroom:actor:<name>`.
+    pub fn actor(name: &str) -> User {
+        let encoded: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        User {
+            name: name.to_string(),
+            address: Some(format!("urn:strongroom:actor:{encoded}")),
+        }
+    }
+}
+
 /// One version block: its logical state and who made it when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {

@@ -157,21 +157,31 @@ impl fmt::Debug for Store {
     }
 }
 
-/// Builds a store path from segments, percent-encoding what object_store cannot hold.
-pub fn path_of<'a>(segments: impl IntoIterator<Item = &'a str>) -> Path {
-    Path::from_iter(segments.into_iter().map(PathPart::from))
+/// One path segment, literally: on a local store the file's name is exactly the segment
+/// (`PathPart::from` would percent-encode every non-ASCII byte, so `正文.pdf` would be stored
+/// as `%E6%AD%A3…`). Only a segment object_store cannot hold at all (a control character,
+/// `.` or `..`, which intake refuses anyway) falls back to the encoded form.
+pub fn segment(seg: &str) -> PathPart<'_> {
+    PathPart::parse(seg).unwrap_or_else(|_| PathPart::from(seg))
 }
 
-/// Joins a '/'-separated relative path (already valid segments) onto a base.
+/// Builds a store path from literal segments.
+pub fn path_of<'a>(segments: impl IntoIterator<Item = &'a str>) -> Path {
+    Path::from_iter(segments.into_iter().map(segment))
+}
+
+/// Joins a '/'-separated relative path of literal segments onto a base; the base is
+/// already a store path and is not touched.
 pub fn join(base: &Path, rel: &str) -> Path {
-    let mut parts: Vec<PathPart<'static>> = base
-        .parts()
-        .map(|p| p.as_ref().to_string().into())
-        .collect();
-    for seg in rel.split('/').filter(|s| !s.is_empty()) {
-        parts.push(PathPart::from(seg.to_string()));
-    }
-    Path::from_iter(parts)
+    rel.split('/')
+        .filter(|s| !s.is_empty())
+        .fold(base.clone(), |p, seg| p.join(segment(seg)))
+}
+
+/// A store path read back from a document we wrote (`Path::to_string` form, already
+/// percent-encoded): parsed, never encoded again.
+pub fn stored_path(s: &str) -> Path {
+    Path::parse(s).unwrap_or_else(|_| Path::from(s))
 }
 
 impl Store {

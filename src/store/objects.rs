@@ -273,7 +273,7 @@ impl Store {
                 .and_then(|v| v.message.as_deref())
                 .and_then(commit_of_message)
             {
-                Some(record) => self.exists(&Path::from(record)).await?,
+                Some(record) => self.exists(&super::stored_path(record)).await?,
                 // Not written by strongroom: nothing to wait for.
                 None => true,
             };

@@ -36,7 +36,7 @@ impl Store {
                 continue;
             };
             if self
-                .exists(&Path::from(intent.commit_record.as_str()))
+                .exists(&super::stored_path(&intent.commit_record))
                 .await?
             {
                 report.completed += 1;
@@ -60,7 +60,7 @@ impl Store {
     pub(crate) async fn rollback(&self, intent: &Intent) -> Result<Vec<String>, StoreError> {
         let mut removed = Vec::new();
         for (root, n) in &intent.versions {
-            let root = Path::from(root.as_str());
+            let root = super::stored_path(root);
             if *n <= 1 {
                 // The object did not exist before this write: remove all of it.
                 for p in self.list_paths(&root).await? {
