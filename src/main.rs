@@ -167,11 +167,14 @@ fn actor(cli: &Cli) -> String {
 /// The name of the OS user running us, from /etc/passwd (no libc lookup needed).
 fn os_user_name() -> Option<String> {
     let uid = rustix::process::getuid().as_raw().to_string();
-    std::fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        (f.nth(1)? == uid).then(|| name.to_string())
-    })
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_string())
+        })
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {

@@ -25,6 +25,10 @@ pub struct LockInfo {
     pub host: String,
     /// Process id on that host.
     pub pid: u32,
+    /// The kernel's boot id when taken: after a reboot (a power cut) no process of the
+    /// old boot is alive, even if its pid has been reused.
+    #[serde(default)]
+    pub boot_id: String,
     /// RFC 3339 time taken.
     pub acquired: String,
     /// RFC 3339 time after which anyone may break it.
@@ -59,6 +63,13 @@ fn host_name() -> String {
         .into_owned()
 }
 
+/// This boot's id (Linux); empty where the kernel does not say.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 fn is_stale(info: &LockInfo) -> bool {
     let expired = chrono::DateTime::parse_from_rfc3339(&info.expires)
         .map(|t| t < chrono::Utc::now())
@@ -67,6 +78,9 @@ fn is_stale(info: &LockInfo) -> bool {
         return true;
     }
     if info.host == host_name() {
+        if !info.boot_id.is_empty() && info.boot_id != boot_id() {
+            return true;
+        }
         let alive = rustix::process::Pid::from_raw(info.pid as i32)
             .map(|pid| {
                 // EPERM means the process exists but is not ours: still alive.
@@ -91,6 +105,7 @@ impl Store {
             actor: actor.to_string(),
             host: host_name(),
             pid: std::process::id(),
+            boot_id: boot_id(),
             acquired: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             expires: (now + chrono::Duration::seconds(LOCK_TTL_SECONDS))
                 .format("%Y-%m-%dT%H:%M:%SZ")

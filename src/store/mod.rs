@@ -149,6 +149,9 @@ pub struct Store {
     os: Arc<dyn ObjectStore>,
     durability: Arc<dyn Durability>,
     url: String,
+    /// The directory of a `file://` store: only for the one thing object_store cannot do,
+    /// removing the staging files a killed put leaves behind (see `recovery`).
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Store {
@@ -201,8 +204,9 @@ impl Store {
                 .with_automatic_cleanup(true);
             Ok(Store {
                 os: faults::KillAtWrite::from_env(Arc::new(fs)),
-                durability: Arc::new(SyncFs::new(root)),
+                durability: Arc::new(SyncFs::new(root.clone())),
                 url: url.to_string(),
+                local_root: Some(root),
             })
         } else if url == "memory://" || url == "memory:///" {
             Ok(Store::with_backend(
@@ -225,6 +229,7 @@ impl Store {
             os,
             durability,
             url: url.to_string(),
+            local_root: None,
         }
     }
 

@@ -18,12 +18,17 @@ pub struct RecoveryReport {
     pub removed: Vec<String>,
     /// Leftover staging objects deleted.
     pub staging_removed: usize,
+    /// Half-written files of killed puts removed from a local store.
+    pub orphans_removed: usize,
 }
 
 impl RecoveryReport {
     /// True when there was nothing to do.
     pub fn is_clean(&self) -> bool {
-        self.completed == 0 && self.removed.is_empty() && self.staging_removed == 0
+        self.completed == 0
+            && self.removed.is_empty()
+            && self.staging_removed == 0
+            && self.orphans_removed == 0
     }
 }
 
@@ -42,18 +47,66 @@ impl Store {
                 report.completed += 1;
             } else {
                 report.removed.extend(self.rollback(&intent).await?);
-                self.sync().await?;
             }
+            let mut places: Vec<String> = intent.versions.iter().map(|(r, _)| r.clone()).collect();
+            if let Some((dir, _)) = intent.commit_record.rsplit_once('/') {
+                places.push(dir.to_string());
+            }
+            report.orphans_removed += self.sweep_orphans(&places);
+            self.sync().await?;
             self.delete(&intent_path).await?;
         }
         for p in self.list_paths(&Path::from("staging")).await? {
             self.delete(&p).await?;
             report.staging_removed += 1;
         }
+        report.orphans_removed +=
+            self.sweep_orphans(&["staging".into(), "intents".into(), "locks".into()]);
         if !report.is_clean() {
             self.sync().await?;
         }
         Ok(report)
+    }
+
+    /// Backend edge: LocalFileSystem writes each put to `<name>#<n>` and links it into place;
+    /// a process killed in between leaves that file, which object_store never lists and so
+    /// cannot delete, but which an OCFL validator reading the disk rejects (E072). Under the
+    /// writer lock no put is in flight, so every such file below the given store paths is an
+    /// orphan: remove it, and any empty folder (a killed put may have made the folder and
+    /// not yet the file). Other backends have neither.
+    fn sweep_orphans(&self, places: &[String]) -> usize {
+        let Some(root) = &self.local_root else {
+            return 0;
+        };
+        let mut removed = 0;
+        for place in places {
+            let dir = root.join(place);
+            // Deepest first, so that a folder emptied by removing its orphans goes too.
+            for entry in walkdir::WalkDir::new(&dir)
+                .contents_first(true)
+                .into_iter()
+                .filter_map(Result::ok)
+            {
+                let name = entry.file_name().to_string_lossy();
+                if entry.file_type().is_file() && is_staging_name(&name) {
+                    if std::fs::remove_file(entry.path()).is_ok() {
+                        removed += 1;
+                    }
+                } else if entry.file_type().is_dir() {
+                    // Fails, as it should, unless the folder is empty: a folder a killed put
+                    // created before its file, or one its orphans left.
+                    let _ = std::fs::remove_dir(entry.path());
+                }
+            }
+            let mut parent = dir.parent().map(std::path::Path::to_path_buf);
+            while let Some(p) = parent {
+                if !p.starts_with(root) || p == *root || std::fs::remove_dir(&p).is_err() {
+                    break;
+                }
+                parent = p.parent().map(std::path::Path::to_path_buf);
+            }
+        }
+        removed
     }
 
     /// Removes the versions an uncommitted intent names, newest state first.
@@ -87,5 +140,15 @@ impl Store {
             removed.push(format!("{root}@v{n}"));
         }
         Ok(removed)
+    }
+}
+
+/// `<name>#<digits>`: the staging name LocalFileSystem gives a put in progress.
+fn is_staging_name(name: &str) -> bool {
+    match name.rsplit_once('#') {
+        Some((base, n)) => {
+            !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
     }
 }

@@ -238,6 +238,8 @@ pub fn records(bag: &Path) -> Vec<(String, serde_json::Value)> {
 pub fn tar_of(dir: &Path, out: &Path) {
     let f = std::fs::File::create(out).expect("create tar");
     let mut b = tar::Builder::new(f);
+    // Archive links as links: a package that holds one must be refused for it.
+    b.follow_symlinks(false);
     b.append_dir_all("bag", dir).expect("tar");
     b.finish().expect("finish tar");
 }
