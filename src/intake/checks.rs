@@ -73,13 +73,17 @@ pub fn profile(bag: &Bag) -> (Option<TransferId>, Vec<Finding>) {
             ),
         }
     }
-    if !bag.manifest_algorithms.iter().any(|a| a.is_strong()) {
+    if !bag
+        .manifest_algorithms
+        .iter()
+        .any(|a| a.is_transfer_manifest())
+    {
         out.push(
             Finding::error(
                 "PROFILE_WEAK_MANIFEST",
                 Category::Authenticity,
                 "the payload needs a sha256, sha512 or sm3 manifest; md5 and sha1 cannot prove \
-                 a file unchanged for decades",
+                 a file unchanged for decades, and other algorithms are not kept as evidence",
             )
             .expected_found(
                 "manifest-sha256.txt, manifest-sha512.txt or manifest-sm3.txt",
@@ -280,8 +284,9 @@ pub fn records(bag: &Bag, fonds_code: Option<&str>) -> (Vec<RecordPlan>, Vec<Fin
             let mut format = None;
             if matches!(rf.role, FileRole::Main | FileRole::Attachment) {
                 let abs = bag.root.join(&pf.path);
-                out.extend(formats::check_usability(&registry, &abs, &pf.path, &who));
-                format = registry.identify(&abs).ok();
+                let (identified, findings) = formats::assess(&registry, &abs, &pf.path, &who);
+                out.extend(findings);
+                format = identified;
             }
             planned.push(PlannedFile {
                 path: rf.path.clone(),
