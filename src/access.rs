@@ -160,7 +160,8 @@ struct Located {
 }
 
 async fn locate(store: &Store, refcode: &str) -> Result<Located, AccessError> {
-    let rc = RefCode::parse(refcode).map_err(|_| AccessError::NoSuchRecord(refcode.into()))?;
+    let rc =
+        RefCode::parse(refcode.trim()).map_err(|_| AccessError::NoSuchRecord(refcode.into()))?;
     let root = object_root(store, &object_id(&rc));
     match store.committed_inventory(&root).await? {
         Some(inventory) => Ok(Located {

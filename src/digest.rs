@@ -65,6 +65,12 @@ impl Algorithm {
     pub fn is_strong(self) -> bool {
         !matches!(self, Algorithm::Md5 | Algorithm::Sha1)
     }
+
+    /// One of the algorithms a transfer package's payload manifest must use (sha256, sha512,
+    /// or SM3, which Chinese standards name): what the archive keeps as the agency's word.
+    pub fn is_transfer_manifest(self) -> bool {
+        matches!(self, Algorithm::Sha256 | Algorithm::Sha512 | Algorithm::Sm3)
+    }
 }
 
 impl fmt::Display for Algorithm {

@@ -258,10 +258,19 @@ fn short(v: &Value) -> String {
 
 /// ISO 8601 calendar date: YYYY-MM-DD, YYYY-MM or YYYY, and a real day.
 pub fn valid_date(s: &str) -> bool {
+    // Exactly YYYY, YYYY-MM or YYYY-MM-DD in ASCII digits: chrono alone would also take a
+    // signed year or a space-padded month.
+    let shape_ok = s.char_indices().all(|(i, c)| match i {
+        4 | 7 => c == '-',
+        _ => c.is_ascii_digit(),
+    });
+    if !shape_ok {
+        return false;
+    }
     match s.len() {
-        10 => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.as_bytes()[4] == b'-',
+        10 => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
         7 => chrono::NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").is_ok(),
-        4 => s.chars().all(|c| c.is_ascii_digit()),
+        4 => true,
         _ => false,
     }
 }
@@ -653,4 +662,31 @@ fn check_files(c: &mut Checker, obj: &Map<String, Value>) -> Option<Vec<RecordFi
         ok = false;
     }
     ok.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_date;
+
+    #[test]
+    fn dates_are_iso_8601_calendar_dates_only() {
+        for good in ["2016-05-12", "2016-05", "2016", "2016-02-29", "0000"] {
+            assert!(valid_date(good), "{good}");
+        }
+        for bad in [
+            "+201-05-12",
+            "-201-05-12",
+            "+201-05",
+            "2016- 5-12",
+            "2016-05- 1",
+            "2017-02-29",
+            "2016-13",
+            "2016/05/12",
+            "16-05-12",
+            "２０１６",
+            "",
+        ] {
+            assert!(!valid_date(bad), "{bad}");
+        }
+    }
 }

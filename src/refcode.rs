@@ -100,15 +100,21 @@ pub fn is_category(s: &str) -> bool {
 
 impl RefCode {
     /// Parses and validates a 档号 (normalising it to NFC first).
+    ///
+    /// Surrounding white space is refused, not trimmed: the 档号 is an identifier, and one
+    /// silently corrected here would differ from the `record.json` stored as received.
     pub fn parse(s: &str) -> Result<RefCode, RefCodeError> {
-        let text: String = s.trim().nfc().collect();
-        if text.is_empty() {
+        let text: String = s.nfc().collect();
+        if text.trim().is_empty() {
             return Err(RefCodeError::Empty);
         }
         let bad = |problem: String| RefCodeError::Malformed {
             text: text.clone(),
             problem,
         };
+        if text.trim() != text {
+            return Err(bad("white space before or after it".into()));
+        }
         let Some((left, right)) = text.split_once(MIDDLE_DOT) else {
             if let Some((c, name)) = LOOK_ALIKES.iter().find(|(c, _)| text.contains(*c)) {
                 return Err(RefCodeError::LookAlike {
@@ -331,6 +337,8 @@ mod tests {
             ("0194-WS·2016-D30-BGS-00001", "zero-padding"),
             ("0194-WS·2016-D30-0001", "parts"),
             ("01 94-WS·2016-D30-BGS-0001", "全宗号"),
+            (" 0194-WS·2016-D30-BGS-0001", "white space"),
+            ("0194-WS·2016-D30-BGS-0001\n", "white space"),
         ];
         for (input, needle) in cases {
             let e = RefCode::parse(input).expect_err(input).to_string();
