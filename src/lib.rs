@@ -15,6 +15,7 @@ pub mod findings;
 pub mod formats;
 pub mod home;
 pub mod intake;
+pub mod ledger;
 pub mod ocfl;
 pub mod package;
 pub mod record;

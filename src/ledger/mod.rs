@@ -1,0 +1,24 @@
+//! The ledger: the archive's append-only, tamper-evident event log (RFC 9162 Merkle tree,
+//! C2SP `tlog-tiles`, `tlog-checkpoint` and `signed-note` formats).
+//!
+//! Owns the tree arithmetic and proofs ([`merkle`]), the tile and entry-bundle layout under
+//! `ledger/` in the store ([`tiles`]), and the checkpoint text the archive signs
+//! ([`checkpoint`]). This first slice is storage-independent: nothing here reads or writes the
+//! store yet, and it never touches `ocfl/`. Entry encoding, the append path (group commit,
+//! the commit point) and recovery come in the next slices. The format is specified in
+//! `formats/ledger.md`; keep the two in step.
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod tiles;
+
+pub use merkle::{Hash, LeafIndex, TreeSize};
+
+/// Version of the ledger format described in `formats/ledger.md`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The oldest ledger format this code reads.
+pub const OLDEST_SUPPORTED_FORMAT: u32 = 1;
+
+/// Prefix of every ledger object in the store (`ledger/checkpoint`, `ledger/tile/...`).
+pub const STORE_PREFIX: &str = "ledger";
