@@ -9,6 +9,7 @@
 //! `formats/ledger.md`; keep the two in step.
 
 pub mod checkpoint;
+pub mod entry;
 pub mod merkle;
 pub mod tiles;
 

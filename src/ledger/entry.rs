@@ -1,0 +1,334 @@
+//! Ledger entries: what one leaf of the ledger says, and its one canonical byte sequence.
+//!
+//! An entry is a JSON object in RFC 8785 canonical form (no trailing newline): `v` (entry
+//! format version), `type` (the event), `time` (RFC 3339 UTC), `actor`, and the event's own
+//! fields. Canonical form makes the encoding unique: decoding refuses any other spelling of
+//! the same object, so a leaf hash identifies one entry. An entry holds identifiers and
+//! digests, never record content, so destroying a record never touches the ledger.
+//!
+//! Event types will grow: [`Entry::decode`] accepts any `type`, and only [`Event`] knows the
+//! fields of the types this version writes. Specified in `formats/ledger.md` ("Entries").
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::sign;
+
+/// The entry format version this code writes in `v`.
+pub const ENTRY_VERSION: u32 = 1;
+
+/// Largest entry a tlog-tiles entry bundle can hold (a big-endian u16 length prefix).
+pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+
+/// Errors reading or writing an entry.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// Not a JSON object at all.
+    #[error("ledger entry is not a JSON object")]
+    Json(#[source] serde_json::Error),
+    /// JSON, but not the canonical spelling of itself.
+    #[error("ledger entry is not in RFC 8785 canonical form")]
+    NotCanonical,
+    /// A required member is missing or of the wrong type.
+    #[error("ledger entry lacks a valid {0:?} member")]
+    Missing(&'static str),
+    /// Written by a newer strongroom with an entry format this one does not know.
+    #[error("ledger entry format version {0} is newer than this strongroom reads ({ENTRY_VERSION})")]
+    Version(u64),
+    /// Encoding failed or the result is too large for an entry bundle.
+    #[error("ledger entry of {len} bytes is larger than an entry bundle holds ({MAX_ENTRY_BYTES})")]
+    TooLarge {
+        /// Its encoded length.
+        len: usize,
+    },
+    /// Canonicalisation failed.
+    #[error("cannot encode ledger entry")]
+    Encode(#[source] sign::Error),
+}
+
+/// One ledger entry as read: the common members and whatever else its type carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Entry format version ([`ENTRY_VERSION`]).
+    pub v: u32,
+    /// Event type, e.g. `transfer.accepted`; unknown types are kept as they are.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// RFC 3339 UTC time the event was recorded.
+    pub time: String,
+    /// Who caused it (`--as`, or the server's authenticated user).
+    pub actor: String,
+    /// The event's own members.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+impl Entry {
+    /// Builds an entry for `event` by `actor` at `time`.
+    pub fn new(event: &Event, actor: &str, time: &str) -> Entry {
+        let (kind, fields) = event.to_parts();
+        Entry {
+            v: ENTRY_VERSION,
+            kind: kind.to_string(),
+            time: time.to_string(),
+            actor: actor.to_string(),
+            fields,
+        }
+    }
+
+    /// The one byte sequence of this entry (RFC 8785), refused if a bundle cannot hold it.
+    pub fn encode(&self) -> Result<Vec<u8>, EntryError> {
+        let text = sign::canonical_json(self).map_err(EntryError::Encode)?;
+        if text.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge { len: text.len() });
+        }
+        Ok(text.into_bytes())
+    }
+
+    /// Reads an entry, requiring canonical form and the common members; any `type` is
+    /// accepted.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(EntryError::Json)?;
+        let obj = value.as_object().ok_or(EntryError::Missing("(object)"))?;
+        let v = obj
+            .get("v")
+            .and_then(Value::as_u64)
+            .ok_or(EntryError::Missing("v"))?;
+        if v > u64::from(ENTRY_VERSION) {
+            return Err(EntryError::Version(v));
+        }
+        for member in ["type", "time", "actor"] {
+            if !obj.get(member).is_some_and(Value::is_string) {
+                return Err(EntryError::Missing(member));
+            }
+        }
+        let canonical = sign::canonical_json(&value).map_err(EntryError::Encode)?;
+        if canonical.as_bytes() != bytes {
+            return Err(EntryError::NotCanonical);
+        }
+        serde_json::from_value(value).map_err(EntryError::Json)
+    }
+
+    /// A string member of the event, when present.
+    pub fn field_str(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+}
+
+/// The events this version of strongroom writes. Each maps to a `type` and its members; see
+/// `formats/ledger.md` for the table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// `transfer.accepted` (移交接收): a transfer is in the archive. The record list is
+    /// referenced by digest (it can be larger than an entry may be); each record also has its
+    /// own `record.stored` entry in the same batch.
+    TransferAccepted {
+        /// Agency-Code.
+        agency_code: String,
+        /// External-Identifier.
+        external_identifier: String,
+        /// `sha512:` fingerprint of the payload (as in the receipt).
+        payload_fingerprint: String,
+        /// Number of records.
+        records: u64,
+        /// `sha256:` of the canonical JSON of the transfer's record list (the `records` of
+        /// its transfer record in the store).
+        records_digest: String,
+        /// sha256 of the signed receipt's canonical JSON (the note text).
+        receipt_sha256: String,
+    },
+    /// `record.stored`: version 1 of a record's OCFL object.
+    RecordStored {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// `v1`.
+        version: String,
+        /// sha512 of the version's inventory.json.
+        inventory_sha512: String,
+        /// The transfer it came in, `<Agency-Code>/<External-Identifier>`.
+        transfer: String,
+    },
+    /// `record.amended` (著录更正): a new version correcting a record's metadata.
+    RecordAmended {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// The new version, `vN`.
+        version: String,
+        /// sha512 of the version's inventory.json.
+        inventory_sha512: String,
+        /// sha512 of the new record.json.
+        record_json_sha512: String,
+        /// Why, as the archivist gave it.
+        reason: String,
+    },
+    /// `record.read`: a person read a record's metadata or a file (DESIGN.md: every read by a
+    /// person is recorded).
+    RecordRead {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// The version read.
+        version: String,
+        /// The logical path read, or None for the metadata view.
+        file: Option<String>,
+        /// Why (`--purpose`).
+        purpose: String,
+    },
+}
+
+impl Event {
+    fn to_parts(&self) -> (&'static str, Map<String, Value>) {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_string(), v);
+        };
+        let kind = match self {
+            Event::TransferAccepted {
+                agency_code,
+                external_identifier,
+                payload_fingerprint,
+                records,
+                records_digest,
+                receipt_sha256,
+            } => {
+                put("agency_code", agency_code.as_str().into());
+                put("external_identifier", external_identifier.as_str().into());
+                put("payload_fingerprint", payload_fingerprint.as_str().into());
+                put("records", (*records).into());
+                put("records_digest", records_digest.as_str().into());
+                put("receipt_sha256", receipt_sha256.as_str().into());
+                "transfer.accepted"
+            }
+            Event::RecordStored {
+                reference_code,
+                object_id,
+                version,
+                inventory_sha512,
+                transfer,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                put("inventory_sha512", inventory_sha512.as_str().into());
+                put("transfer", transfer.as_str().into());
+                "record.stored"
+            }
+            Event::RecordAmended {
+                reference_code,
+                object_id,
+                version,
+                inventory_sha512,
+                record_json_sha512,
+                reason,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                put("inventory_sha512", inventory_sha512.as_str().into());
+                put("record_json_sha512", record_json_sha512.as_str().into());
+                put("reason", reason.as_str().into());
+                "record.amended"
+            }
+            Event::RecordRead {
+                reference_code,
+                object_id,
+                version,
+                file,
+                purpose,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                if let Some(f) = file {
+                    put("file", f.as_str().into());
+                }
+                put("purpose", purpose.as_str().into());
+                "record.read"
+            }
+        };
+        (kind, m)
+    }
+}
+
+/// The types an entry records a new object version with, and so the ones `verify` matches
+/// against the OCFL store.
+pub const VERSION_EVENTS: [&str; 2] = ["record.stored", "record.amended"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> Event {
+        Event::RecordStored {
+            reference_code: "0194-WS·2016-D30-BGS-0001".into(),
+            object_id: "urn:strongroom:0194-WS·2016-D30-BGS-0001".into(),
+            version: "v1".into(),
+            inventory_sha512: "ab".repeat(64),
+            transfer: "AG/T-1".into(),
+        }
+    }
+
+    #[test]
+    fn encoding_is_canonical_and_round_trips() {
+        let e = Entry::new(&stored(), "archivist", "2026-12-01T00:00:00Z");
+        let bytes = e.encode().expect("encode");
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
+        // Members sorted, no white space, UTF-8 kept.
+        assert!(text.starts_with("{\"actor\":\"archivist\",\"inventory_sha512\""));
+        assert!(text.contains("0194-WS·2016"));
+        assert!(!text.contains(' '));
+        assert_eq!(Entry::decode(&bytes).expect("decode"), e);
+    }
+
+    #[test]
+    fn other_spellings_of_the_same_entry_are_refused() {
+        let e = Entry::new(&stored(), "archivist", "2026-12-01T00:00:00Z");
+        let bytes = e.encode().expect("encode");
+        let pretty = serde_json::to_vec_pretty(&e).expect("json");
+        assert!(matches!(
+            Entry::decode(&pretty),
+            Err(EntryError::NotCanonical)
+        ));
+        let mut spaced = bytes.clone();
+        spaced.push(b'\n');
+        assert!(Entry::decode(&spaced).is_err());
+    }
+
+    #[test]
+    fn unknown_types_are_read_and_missing_members_named() {
+        let unknown = br#"{"actor":"x","hold":"H-1","time":"2030-01-01T00:00:00Z","type":"hold.placed.v9","v":1}"#;
+        let e = Entry::decode(unknown).expect("unknown type is accepted");
+        assert_eq!(e.kind, "hold.placed.v9");
+        assert_eq!(e.field_str("hold"), Some("H-1"));
+        let no_actor = br#"{"time":"t","type":"x","v":1}"#;
+        assert!(matches!(
+            Entry::decode(no_actor),
+            Err(EntryError::Missing("actor"))
+        ));
+        let newer = br#"{"actor":"x","time":"t","type":"x","v":2}"#;
+        assert!(matches!(Entry::decode(newer), Err(EntryError::Version(2))));
+        assert!(Entry::decode(b"[1]").is_err());
+    }
+
+    #[test]
+    fn an_entry_too_large_for_a_bundle_is_refused() {
+        let e = Entry::new(
+            &Event::RecordAmended {
+                reference_code: "r".into(),
+                object_id: "o".into(),
+                version: "v2".into(),
+                inventory_sha512: String::new(),
+                record_json_sha512: String::new(),
+                reason: "x".repeat(MAX_ENTRY_BYTES),
+            },
+            "a",
+            "t",
+        );
+        assert!(matches!(e.encode(), Err(EntryError::TooLarge { .. })));
+    }
+}
