@@ -1,8 +1,9 @@
 //! Reading the archive as an archivist does: list, show, fetch, and amend a record
 //! (a metadata correction is a new OCFL version; the old one stays byte for byte).
 //!
-//! Reads only committed versions (`Store::committed_inventory`); writes only through
-//! `Store::commit` under the writer lock.
+//! Reads only committed versions (`Store::committed_inventory`, against the ledger's
+//! published size); writes only through `Store::commit` under the writer lock, with the
+//! ledger entry as the commit point.
 
 use std::collections::BTreeMap;
 
@@ -14,9 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Algorithm;
 use crate::findings::Finding;
 use crate::intake::{object_id, object_root, TransferRecord};
+use crate::ledger::commit::{encode_all, LedgerBatch};
+use crate::ledger::entry::{EntryError, Event};
+use crate::ledger::log::LedgerError;
 use crate::ocfl::inventory::{version_number, Inventory, NewFile, User};
 use crate::record;
 use crate::refcode::RefCode;
+use crate::sign::ArchiveKey;
 use crate::store::{self, FileSource, StagedFile, Store, StoreError, VersionWrite};
 
 /// Errors of the access layer.
@@ -53,6 +58,12 @@ pub enum AccessError {
     /// An amendment's record.json failed its checks.
     #[error("the corrected record.json has {} problem(s)", .0.len())]
     Invalid(Vec<Finding>),
+    /// The ledger could not be read or recovered.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A ledger entry could not be encoded.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
 }
 
 /// One line of `list`.
@@ -86,10 +97,11 @@ pub async fn transfer_records(store: &Store) -> Result<Vec<TransferRecord>, Stor
 /// Every record in the archive, by 档号.
 pub async fn list(store: &Store) -> Result<Vec<RecordSummary>, StoreError> {
     let mut out = Vec::new();
+    let ledger_size = store.ledger_size().await?;
     for t in transfer_records(store).await? {
         for r in &t.records {
             let inv = store
-                .committed_inventory(&store::stored_path(&r.object_root))
+                .committed_inventory(&store::stored_path(&r.object_root), ledger_size)
                 .await?;
             let Some(inv) = inv else { continue };
             out.push(RecordSummary {
@@ -163,7 +175,10 @@ async fn locate(store: &Store, refcode: &str) -> Result<Located, AccessError> {
     let rc =
         RefCode::parse(refcode.trim()).map_err(|_| AccessError::NoSuchRecord(refcode.into()))?;
     let root = object_root(store, &object_id(&rc));
-    match store.committed_inventory(&root).await? {
+    match store
+        .committed_inventory(&root, store.ledger_size().await?)
+        .await?
+    {
         Some(inventory) => Ok(Located {
             refcode: rc,
             root,
@@ -239,22 +254,105 @@ pub async fn show(store: &Store, refcode: &str) -> Result<RecordView, AccessErro
     })
 }
 
+/// What a person read: the subject of a `record.read` ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadTarget {
+    /// 档号.
+    pub reference_code: String,
+    /// OCFL object id.
+    pub object_id: String,
+    /// The version read.
+    pub version: String,
+    /// The logical path read; None for the metadata view (`show`).
+    pub file: Option<String>,
+}
+
+impl RecordView {
+    /// What showing this view reads.
+    pub fn read_target(&self) -> ReadTarget {
+        ReadTarget {
+            reference_code: self.reference_code.clone(),
+            object_id: self.object_id.clone(),
+            version: self.head.clone(),
+            file: None,
+        }
+    }
+}
+
+/// How long a read waits for a writer (a transfer being stored) to release the lock before
+/// giving up with [`StoreError::Locked`].
+const READ_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Records that `actor` read `target` for `purpose`, as a `record.read` ledger entry, durable
+/// before it returns (DESIGN.md: every read of a record by a person is a ledger entry; the
+/// seed's art. 11 and 22: data used only for its purpose, abuse traceable). The caller shows
+/// the content only after this returns `Ok`. Returns the entry's index.
+pub async fn record_read(
+    store: &Store,
+    key: &ArchiveKey,
+    actor: &str,
+    purpose: &str,
+    target: &ReadTarget,
+) -> Result<u64, AccessError> {
+    let lock = lock_waiting(store, actor, READ_LOCK_WAIT).await?;
+    let result = async {
+        let ledger = crate::ledger::commit::open(store).await?;
+        ledger.recover(&lock).await?;
+        // Any interrupted write must be settled first: its batch owns the next indices.
+        store.recover(&lock).await?;
+        let event = Event::RecordRead {
+            reference_code: target.reference_code.clone(),
+            object_id: target.object_id.clone(),
+            version: target.version.clone(),
+            file: target.file.clone(),
+            purpose: purpose.to_string(),
+        };
+        let entries = encode_all(&[event], actor, &store::now_rfc3339())?;
+        let appended = ledger.append(&lock, key, &entries).await?;
+        Ok::<_, AccessError>(appended.first_index)
+    }
+    .await;
+    let released = lock.release().await;
+    let index = result?;
+    released?;
+    Ok(index)
+}
+
+/// Takes the writer lock, waiting while a live writer holds it.
+pub async fn lock_waiting(
+    store: &Store,
+    actor: &str,
+    wait: std::time::Duration,
+) -> Result<store::WriterLock, StoreError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match store.lock_writer(actor).await {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Streams one file of a record. `file` is the path inside the record folder (`正文.pdf`)
-/// or a logical path (`record.json`, `evidence/intake.json`, `files/正文.pdf`).
+/// or a logical path (`record.json`, `evidence/intake.json`, `files/正文.pdf`). Returns what
+/// is read (for [`record_read`]) and the bytes.
 pub async fn get(
     store: &Store,
     refcode: &str,
     file: &str,
     version: Option<&str>,
-) -> Result<BoxStream<'static, Result<Bytes, StoreError>>, AccessError> {
+) -> Result<(ReadTarget, BoxStream<'static, Result<Bytes, StoreError>>), AccessError> {
     let loc = locate(store, refcode).await?;
     let v = pick_version(&loc, version)?;
     let state = loc.inventory.logical_state(&v).unwrap_or_default();
-    let digest = state
-        .get(&format!("files/{file}"))
-        .or_else(|| state.get(file))
-        .cloned();
-    let Some(digest) = digest else {
+    let logical = if state.contains_key(&format!("files/{file}")) {
+        format!("files/{file}")
+    } else {
+        file.to_string()
+    };
+    let Some(digest) = state.get(&logical).cloned() else {
         return Err(AccessError::NoSuchFile {
             record: loc.refcode.to_string(),
             version: v,
@@ -271,10 +369,16 @@ pub async fn get(
         .content_path(&digest)
         .unwrap_or_default()
         .to_string();
-    Ok(store.read_content(&loc.root, &content_path).await?)
+    let target = ReadTarget {
+        reference_code: loc.refcode.to_string(),
+        object_id: loc.inventory.id.clone(),
+        version: v,
+        file: Some(logical),
+    };
+    Ok((target, store.read_content(&loc.root, &content_path).await?))
 }
 
-/// The commit record of an amendment (`amendments/…`).
+/// What an amendment did (its `record.amended` ledger entry says the same).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Amendment {
     /// `strongroom.amendment`.
@@ -296,6 +400,8 @@ pub struct Amendment {
     pub amended_at: String,
     /// sha512 of the new record.json.
     pub record_json_sha512: String,
+    /// Index of its `record.amended` entry in the ledger.
+    pub ledger_index: u64,
 }
 
 /// Corrects a record's metadata: a new version whose record.json is `new_record_json`;
@@ -303,12 +409,15 @@ pub struct Amendment {
 /// The 档号 in the new record.json must be the record's own.
 pub async fn amend(
     store: &Store,
+    key: &ArchiveKey,
     lock: &store::WriterLock,
     refcode: &str,
     new_record_json: Bytes,
     reason: &str,
     actor: &str,
 ) -> Result<Amendment, AccessError> {
+    let ledger = crate::ledger::commit::open(store).await?;
+    ledger.recover(lock).await?;
     store.recover(lock).await?;
     let loc = locate(store, refcode).await?;
     let folder = loc.refcode.to_string();
@@ -357,18 +466,11 @@ pub async fn amend(
         sha512: d[&Algorithm::Sha512].clone(),
         sha256: d[&Algorithm::Sha256].clone(),
     });
-    let commit_path = store::path_of([
-        "amendments",
-        &format!(
-            "{}-{}.json",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            store::random_hex(6)
-        ),
-    ]);
+    let ledger_index = store.ledger_size().await?;
     let now = store::now_rfc3339();
     let message = format!(
         "著录更正 metadata correction: {reason} {}",
-        store::commit_marker(commit_path.as_ref())
+        store::ledger_marker(ledger_index)
     );
     let (next, to_write) = Inventory::next_version(
         Some(inv),
@@ -398,23 +500,33 @@ pub async fn amend(
         version: format!("v{n}"),
         reason: reason.into(),
         amended_by: actor.into(),
-        amended_at: now,
+        amended_at: now.clone(),
         record_json_sha512: d[&Algorithm::Sha512].clone(),
+        ledger_index,
     };
+    let event = Event::RecordAmended {
+        reference_code: amendment.reference_code.clone(),
+        object_id: amendment.object_id.clone(),
+        version: amendment.version.clone(),
+        inventory_sha512: hex::encode(
+            ring::digest::digest(&ring::digest::SHA512, &next.to_json()).as_ref(),
+        ),
+        record_json_sha512: amendment.record_json_sha512.clone(),
+        reason: reason.into(),
+    };
+    let entries = encode_all(&[event], actor, &now)?;
     let write = VersionWrite {
         object_root: loc.root.clone(),
         previous: Some(inv.clone()),
         inventory: next,
         files: staged,
     };
-    store
-        .commit(
-            lock,
-            &commit_path,
-            store::pretty(&amendment),
-            &[write],
-            &|_| {},
-        )
-        .await?;
+    let plan = store::CommitPlan {
+        ledger_first: ledger_index,
+        ledger_count: entries.len() as u64,
+        after_commit: Vec::new(),
+    };
+    let batch = LedgerBatch::new(&ledger, key, entries);
+    store.commit(lock, plan, &[write], &|_| {}, &batch).await?;
     Ok(amendment)
 }

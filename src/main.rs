@@ -4,6 +4,8 @@
 //! diagnostics to stderr. Exit codes: 0 done, 1 refused/invalid/damaged, 2 usage or
 //! environment errors.
 
+mod ledger_cli;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -79,6 +81,9 @@ enum Command {
     Show {
         /// 档号.
         reference_code: String,
+        /// Why you read it (recorded in the ledger with who read what).
+        #[arg(long, default_value = "unspecified")]
+        purpose: String,
     },
     /// Stream one file of a record.
     Get {
@@ -92,6 +97,9 @@ enum Command {
         /// Write here instead of stdout.
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
+        /// Why you read it (recorded in the ledger with who read what).
+        #[arg(long, default_value = "unspecified")]
+        purpose: String,
     },
     /// Re-read every stored byte and check digests and structure.
     Verify {
@@ -113,6 +121,11 @@ enum Command {
         /// Why (kept in the version and the commit record).
         #[arg(long)]
         reason: String,
+    },
+    /// The ledger: signed checkpoints, entries, inclusion and consistency proofs, verification.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger_cli::LedgerCommand,
     },
     /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
     Demo {
@@ -295,10 +308,16 @@ async fn run(cli: &Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Show { reference_code } => {
+        Command::Show {
+            reference_code,
+            purpose,
+        } => {
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
             let v = access::show(&store, reference_code).await?;
+            // Recorded before anything is shown.
+            access::record_read(&store, &home.key()?, &actor(cli), purpose, &v.read_target())
+                .await?;
             if cli.json {
                 print_json(&v)?;
             } else {
@@ -342,10 +361,14 @@ async fn run(cli: &Cli) -> Result<u8> {
             file,
             version,
             output,
+            purpose,
         } => {
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
-            let mut stream = access::get(&store, reference_code, file, version.as_deref()).await?;
+            let (target, mut stream) =
+                access::get(&store, reference_code, file, version.as_deref()).await?;
+            // Recorded before a byte is written out.
+            access::record_read(&store, &home.key()?, &actor(cli), purpose, &target).await?;
             let mut out: Box<dyn Write> = match output {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)
@@ -413,14 +436,25 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             let verifier = sign::Verifier::from_verifier_key(&vkey)?;
             let note = extract_note(&text);
-            match sign::verify_document(&note, &verifier) {
-                Ok(doc) => {
+            match sign::verify_document(&note, &verifier)
+                .map_err(|e| e.to_string())
+                .and_then(|doc| check_receipt_checkpoint(&text, &doc, &verifier).map(|c| (doc, c)))
+            {
+                Ok((doc, checkpoint)) => {
                     if cli.json {
-                        print_json(
-                            &serde_json::json!({"valid": true, "signer": verifier.name(), "document": doc}),
-                        )?;
+                        print_json(&serde_json::json!({
+                            "valid": true, "signer": verifier.name(), "document": doc,
+                            "checkpoint_size": checkpoint,
+                        }))?;
                     } else {
                         println!("valid: signed by {}", verifier.name());
+                        match checkpoint {
+                            Some(n) => println!(
+                                "ledger checkpoint of size {n}: valid, signed by {}, includes the receipt's entries",
+                                verifier.name()
+                            ),
+                            None => println!("(no ledger checkpoint in the file)"),
+                        }
                     }
                     Ok(0)
                 }
@@ -445,7 +479,17 @@ async fn run(cli: &Cli) -> Result<u8> {
                 .with_context(|| format!("reading {}", metadata.display()))?;
             let who = actor(cli);
             let lock = store.lock_writer(&who).await?;
-            let r = access::amend(&store, &lock, reference_code, bytes.into(), reason, &who).await;
+            let key = home.key()?;
+            let r = access::amend(
+                &store,
+                &key,
+                &lock,
+                reference_code,
+                bytes.into(),
+                reason,
+                &who,
+            )
+            .await;
             lock.release().await?;
             match r {
                 Ok(a) => {
@@ -465,6 +509,7 @@ async fn run(cli: &Cli) -> Result<u8> {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Ledger { command } => ledger_cli::run(&cli.home, cli.json, command).await,
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {
                 let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;
@@ -505,10 +550,14 @@ async fn run(cli: &Cli) -> Result<u8> {
 /// Takes the signed-note out of a file that may hold other text around it: from the first
 /// line starting with `{` to the end of the signature lines after the blank line.
 fn extract_note(text: &str) -> String {
+    note_starting(text, |l| l.starts_with('{')).unwrap_or_else(|| text.to_string())
+}
+
+/// The signed note in `text` whose first line satisfies `first`: its text lines, the blank
+/// line, and the signature lines after it.
+fn note_starting(text: &str, first: impl Fn(&str) -> bool) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some(start) = lines.iter().position(|l| l.starts_with('{')) else {
-        return text.to_string();
-    };
+    let start = lines.iter().position(|l| first(l.trim_end_matches('\n')))?;
     let mut out = String::new();
     let mut i = start;
     while i < lines.len() && lines[i] != "\n" {
@@ -523,7 +572,39 @@ fn extract_note(text: &str) -> String {
         out.push_str(lines[i]);
         i += 1;
     }
-    out
+    Some(out)
+}
+
+/// Checks the ledger checkpoint kept with a receipt, when the file has one: signed by the same
+/// key, of the origin the receipt names, and of the size that first includes its entries.
+/// Returns its size, or None when the file holds no checkpoint.
+fn check_receipt_checkpoint(
+    text: &str,
+    receipt: &serde_json::Value,
+    verifier: &sign::Verifier,
+) -> std::result::Result<Option<u64>, String> {
+    let Some(ledger) = receipt.get("ledger") else {
+        return Ok(None);
+    };
+    let (Some(origin), Some(size)) = (
+        ledger.get("origin").and_then(|v| v.as_str()),
+        ledger.get("tree_size").and_then(|v| v.as_u64()),
+    ) else {
+        return Err("the receipt's ledger member lacks origin or tree_size".into());
+    };
+    // The checkpoint note starts at its origin line and runs to the end of its signatures.
+    let Some(note) = note_starting(text, |l| l == origin) else {
+        return Ok(None);
+    };
+    let c = strongroom::ledger::checkpoint::Checkpoint::verify(&note, verifier, origin)
+        .map_err(|e| format!("the ledger checkpoint does not verify: {e}"))?;
+    if c.size().0 != size {
+        return Err(format!(
+            "the ledger checkpoint has size {}, the receipt names {size}",
+            c.size().0
+        ));
+    }
+    Ok(Some(size))
 }
 
 async fn transfer(
@@ -561,26 +642,35 @@ async fn transfer(
     let outcome = intake::transfer(&store, &key, package, &opts, &progress).await?;
     bar.finish_and_clear();
     match outcome {
-        Outcome::Accepted { receipt, signed } => {
+        Outcome::Accepted {
+            receipt,
+            signed,
+            checkpoint,
+        } => {
             if let Some(p) = receipt_out {
-                std::fs::write(p, &signed).with_context(|| format!("writing {}", p.display()))?;
+                std::fs::write(p, format!("{signed}\n{checkpoint}"))
+                    .with_context(|| format!("writing {}", p.display()))?;
             }
             if cli.json {
-                print_json(
-                    &serde_json::json!({"decision": "accepted", "receipt": receipt, "signed": signed}),
-                )?;
+                print_json(&serde_json::json!({
+                    "decision": "accepted", "receipt": receipt, "signed": signed,
+                    "checkpoint": checkpoint,
+                }))?;
             } else {
                 print!("{}", receipt.to_text());
                 println!(
                     "\n签名接收凭证 Signed receipt (verify with `strongroom receipt verify FILE`):"
                 );
                 print!("{signed}");
+                println!("\n账本检查点 Signed ledger checkpoint that includes it:");
+                print!("{checkpoint}");
             }
             Ok(0)
         }
-        Outcome::AlreadyAccepted { signed } => {
+        Outcome::AlreadyAccepted { signed, checkpoint } => {
+            let both = format!("{signed}\n{}", checkpoint.as_deref().unwrap_or_default());
             if let Some(p) = receipt_out {
-                std::fs::write(p, &signed).with_context(|| format!("writing {}", p.display()))?;
+                std::fs::write(p, &both).with_context(|| format!("writing {}", p.display()))?;
             }
             eprintln!("this transfer was already accepted with the same content; nothing was stored again");
             if cli.json {
@@ -589,11 +679,12 @@ async fn transfer(
                     .next()
                     .and_then(|l| serde_json::from_str(l).ok())
                     .unwrap_or(serde_json::Value::Null);
-                print_json(
-                    &serde_json::json!({"decision": "already-accepted", "receipt": doc, "signed": signed}),
-                )?;
+                print_json(&serde_json::json!({
+                    "decision": "already-accepted", "receipt": doc, "signed": signed,
+                    "checkpoint": checkpoint,
+                }))?;
             } else {
-                print!("{signed}");
+                print!("{both}");
             }
             Ok(0)
         }

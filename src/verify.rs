@@ -1,5 +1,7 @@
 //! `verify`: re-read every stored byte and check every digest and the OCFL structure, and
-//! check that every record a commit record names is still there (nothing quietly removed).
+//! hold the store to the ledger: every version a ledger entry records is there with the
+//! inventory digest the entry names (nothing quietly removed or rewritten), and every version
+//! in the store has its entry (nothing quietly added).
 //!
 //! Read-only, except that it first runs crash recovery when no writer holds the lock, so
 //! that a half-written version left by a crash is not reported as damage.
@@ -8,9 +10,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::access;
+use crate::ledger::entry::{Entry, VERSION_EVENTS};
+use crate::ledger::log::LedgerError;
+use crate::ocfl::inventory::Inventory;
 use crate::ocfl::validate::{self, Severity};
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// Errors that stop verification (not damage: damage is reported).
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,9 @@ pub enum VerifyError {
     /// An asked-for record is not in the archive.
     #[error("no record with 档号 {0} in the archive")]
     NoSuchRecord(String),
+    /// The ledger could not be read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// One problem found in the store.
@@ -93,19 +100,27 @@ pub async fn verify(
     actor: &str,
     progress: Option<validate::BytesProgress>,
 ) -> Result<VerifyReport, VerifyError> {
+    let ledger = crate::ledger::commit::open(store).await?;
     if let Ok(lock) = store.lock_writer(actor).await {
-        let r = store.recover(&lock).await;
+        let r = match ledger.recover(&lock).await {
+            Ok(_) => store
+                .recover(&lock)
+                .await
+                .map(|_| ())
+                .map_err(VerifyError::from),
+            Err(e) => Err(e.into()),
+        };
         lock.release().await?;
         r?;
     }
     let mut report = VerifyReport::default();
-    // object root → 档号, from the commit records: what the archive has promised to keep.
-    let mut roots = BTreeMap::new();
-    for t in access::transfer_records(store).await? {
-        for r in t.records {
-            roots.insert(r.object_root, r.reference_code);
-        }
-    }
+    // What the archive promised to keep, from the ledger: object root → 档号, and per object
+    // every version an entry records with its inventory digest.
+    let promised = promised_versions(store, &ledger).await?;
+    let roots: BTreeMap<String, String> = promised
+        .iter()
+        .map(|(root, p)| (root.clone(), p.reference_code.clone()))
+        .collect();
     let opts = validate::Options {
         progress,
         ..Default::default()
@@ -125,7 +140,7 @@ pub async fn verify(
             reports.push(
                 validate::validate_object(
                     store.backend().as_ref(),
-                    &crate::store::stored_path(root),
+                    &store::stored_path(root),
                     &opts,
                 )
                 .await?,
@@ -150,28 +165,148 @@ pub async fn verify(
             });
         }
     }
-    // Nothing quietly removed: every committed record still has its committed version.
-    for (root, rc) in &roots {
-        if !refs.is_empty() && !refs.contains(rc) {
+    // Nothing quietly removed or rewritten: every version an entry records is there, with
+    // the inventory the entry names.
+    for (root, p) in &promised {
+        if !refs.is_empty() && !refs.contains(&p.reference_code) {
             continue;
         }
-        let present = store
-            .committed_inventory(&crate::store::stored_path(root))
-            .await
-            .ok()
-            .flatten()
-            .is_some();
-        if !present {
-            report.damage.push(Damage {
-                reference_code: Some(rc.clone()),
-                location: root.clone(),
-                file: Some("inventory.json".into()),
-                code: "RECORD_MISSING".into(),
-                message: "a committed record's object or its inventory is missing or unreadable"
-                    .into(),
-                severity: "error".into(),
-            });
+        let damage = |file: String, code: &str, message: String| Damage {
+            reference_code: Some(p.reference_code.clone()),
+            location: root.clone(),
+            file: Some(file),
+            code: code.into(),
+            message,
+            severity: "error".into(),
+        };
+        for (version, (index, sha512)) in &p.versions {
+            let file = format!("{version}/inventory.json");
+            match store
+                .get_bytes(&store::join(&store::stored_path(root), &file))
+                .await
+            {
+                Ok(Some(bytes)) if sha512_hex(&bytes) == *sha512 => {}
+                Ok(Some(_)) => report.damage.push(damage(
+                    file,
+                    "LEDGER_INVENTORY_MISMATCH",
+                    format!(
+                        "the version's inventory differs from the one ledger entry {index} \
+                         recorded"
+                    ),
+                )),
+                Ok(None) | Err(_) => report.damage.push(damage(
+                    file,
+                    "RECORD_MISSING",
+                    format!(
+                        "ledger entry {index} records this version, but its inventory is \
+                         missing or unreadable"
+                    ),
+                )),
+            }
+        }
+    }
+    // Nothing quietly added: every committed version in the store has its entry.
+    if refs.is_empty() {
+        for root in object_roots(store).await? {
+            let Some(inv): Option<Inventory> = store
+                .get_json(&store::join(&root, "inventory.json"))
+                .await
+                .ok()
+                .flatten()
+            else {
+                continue; // the OCFL validation above reports an unreadable inventory
+            };
+            let known = promised.get(root.as_ref());
+            for version in inv.versions.keys() {
+                if known.is_some_and(|p| p.versions.contains_key(version)) {
+                    continue;
+                }
+                report.damage.push(Damage {
+                    reference_code: known.map(|p| p.reference_code.clone()),
+                    location: root.to_string(),
+                    file: Some(format!("{version}/inventory.json")),
+                    code: "VERSION_WITHOUT_ENTRY".into(),
+                    message: format!(
+                        "object {} has version {version}, which no ledger entry records",
+                        inv.id
+                    ),
+                    severity: "error".into(),
+                });
+            }
         }
     }
     Ok(report)
+}
+
+/// One object as the ledger knows it.
+struct Promised {
+    reference_code: String,
+    /// version → (ledger index, inventory sha512).
+    versions: BTreeMap<String, (u64, String)>,
+}
+
+/// Reads the ledger bundle by bundle and collects every version its entries record.
+async fn promised_versions(
+    store: &Store,
+    ledger: &crate::ledger::log::Ledger,
+) -> Result<BTreeMap<String, Promised>, VerifyError> {
+    let size = ledger.size().await?;
+    let mut out: BTreeMap<String, Promised> = BTreeMap::new();
+    let mut start = 0;
+    while start < size {
+        let end = (start + 256).min(size);
+        for (i, bytes) in (start..end).zip(ledger.entries(start, end).await?) {
+            // `ledger verify` reports undecodable entries; unknown types are not ours here.
+            let Ok(e) = Entry::decode(&bytes) else {
+                continue;
+            };
+            if !VERSION_EVENTS.contains(&e.kind.as_str()) {
+                continue;
+            }
+            let (Some(oid), Some(rc), Some(v), Some(d)) = (
+                e.field_str("object_id"),
+                e.field_str("reference_code"),
+                e.field_str("version"),
+                e.field_str("inventory_sha512"),
+            ) else {
+                continue;
+            };
+            let root = crate::intake::object_root(store, oid);
+            out.entry(root.to_string())
+                .or_insert_with(|| Promised {
+                    reference_code: rc.to_string(),
+                    versions: BTreeMap::new(),
+                })
+                .versions
+                .insert(v.to_string(), (i, d.to_string()));
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Every object root in the storage root: the folders holding an `0=ocfl_object_1.x`.
+async fn object_roots(store: &Store) -> Result<Vec<object_store::path::Path>, StoreError> {
+    let mut roots: Vec<_> = store
+        .list_paths(&store.ocfl_root())
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.filename()
+                .is_some_and(|f| f.starts_with("0=ocfl_object_"))
+        })
+        .filter_map(|p| {
+            let parts: Vec<_> = p.parts().collect();
+            let n = parts.len().checked_sub(1)?;
+            Some(object_store::path::Path::from_iter(
+                parts.into_iter().take(n),
+            ))
+        })
+        .collect();
+    roots.sort();
+    Ok(roots)
+}
+
+fn sha512_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA512, bytes).as_ref())
 }

@@ -314,3 +314,133 @@ fn verify_names_each_damaged_record_and_file() {
     assert_eq!(named.status.code(), Some(1));
     assert!(text(&named.stdout).contains(code1));
 }
+
+/// The ledger's size, from the latest signed checkpoint (its second line).
+fn ledger_size(a: &Archive) -> u64 {
+    let out = a.run(&["ledger", "checkpoint"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("checkpoint size line")
+}
+
+fn ledger_entry(a: &Archive, index: u64) -> serde_json::Value {
+    let out = a.run(&["ledger", "show", &index.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("entry JSON")
+}
+
+#[test]
+fn receipts_carry_their_ledger_entries_and_checkpoint() {
+    let a = Archive::new();
+    let r = a.accept(&sample());
+    let receipt = &r["receipt"];
+    let records = records(&sample());
+    // transfer.accepted, then one record.stored per record, in the receipt's order.
+    let first = receipt["ledger"]["transfer_index"].as_u64().expect("index");
+    let size = receipt["ledger"]["tree_size"].as_u64().expect("size");
+    assert_eq!(size, first + 1 + records.len() as u64);
+    assert_eq!(ledger_size(&a), size);
+    let accepted = ledger_entry(&a, first);
+    assert_eq!(accepted["type"], "transfer.accepted");
+    assert_eq!(accepted["actor"], "tester");
+    for rec in receipt["records"].as_array().expect("records") {
+        let e = ledger_entry(&a, rec["ledger_index"].as_u64().expect("index"));
+        assert_eq!(e["type"], "record.stored");
+        assert_eq!(e["reference_code"], rec["reference_code"]);
+        assert_eq!(e["version"], "v1");
+    }
+    let checkpoint = r["checkpoint"].as_str().expect("checkpoint note");
+    assert!(checkpoint.contains(&format!("\n{size}\n")), "{checkpoint}");
+
+    // The receipt file holds both notes; a checkpoint altered or of another size fails.
+    let file = a.dir.path().join("both.txt");
+    let both = format!("{}\n{checkpoint}", r["signed"].as_str().expect("signed"));
+    std::fs::write(&file, &both).expect("write");
+    let v = a.run(&["receipt", "verify", file.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+    assert!(text(&v.stdout).contains(&format!("checkpoint of size {size}")));
+    let forged = both.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1);
+    std::fs::write(&file, forged).expect("write");
+    let v = a.run(&["receipt", "verify", file.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v.stdout));
+}
+
+#[test]
+fn reads_by_a_person_are_recorded_in_the_ledger_before_the_content_is_shown() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let (_, first) = &records(&sample())[0];
+    let refcode = first["reference_code"].as_str().expect("档号");
+    let file = first["files"][0]["path"].as_str().expect("path");
+    let before = ledger_size(&a);
+
+    let out = a.run(&["show", refcode, "--purpose", "（2026）某法民初字第1号 调卷"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = a.run(&["get", refcode, file, "--purpose", "出具复制件"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(ledger_size(&a), before + 2, "one entry per read");
+
+    let shown = ledger_entry(&a, before);
+    assert_eq!(shown["type"], "record.read");
+    assert_eq!(shown["actor"], "tester");
+    assert_eq!(shown["reference_code"], refcode);
+    assert_eq!(shown["purpose"], "（2026）某法民初字第1号 调卷");
+    assert!(shown.get("file").is_none(), "show reads the metadata view");
+    let got = ledger_entry(&a, before + 1);
+    assert_eq!(got["type"], "record.read");
+    assert_eq!(got["file"], format!("files/{file}"));
+    assert_eq!(got["version"], "v1");
+    assert_eq!(got["purpose"], "出具复制件");
+
+    // A read of something that is not there records nothing.
+    let missing = a.run(&["get", refcode, "no-such-file.pdf"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(ledger_size(&a), before + 2);
+
+    // Read entries are part of the ledger, not versions: the store still agrees with it.
+    for cmd in [&["verify"][..], &["ledger", "verify"][..]] {
+        let v = a.run(cmd);
+        assert_eq!(v.status.code(), Some(0), "{cmd:?}: {}", text(&v.stdout));
+    }
+}
+
+#[test]
+fn history_rewritten_consistently_in_ocfl_is_caught_by_the_ledger() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let (_, first) = &records(&sample())[0];
+    let refcode = first["reference_code"].as_str().expect("档号");
+    let (_, shown) = a.json(&["show", refcode]);
+    let root = a
+        .store()
+        .join(shown["object_root"].as_str().expect("object root"));
+    // Rewrite v1's inventory (its message) and make every OCFL digest agree, as someone with
+    // write access to the disk could: the store alone still validates.
+    let inv = std::fs::read_to_string(root.join("inventory.json")).expect("inventory");
+    let forged = inv.replacen("移交接收", "移交接收（改）", 1);
+    assert_ne!(forged, inv);
+    let side = format!(
+        "{}  inventory.json\n",
+        hex::encode(ring::digest::digest(&ring::digest::SHA512, forged.as_bytes()).as_ref())
+    );
+    for dir in [root.clone(), root.join("v1")] {
+        std::fs::write(dir.join("inventory.json"), &forged).expect("write");
+        std::fs::write(dir.join("inventory.json.sha512"), &side).expect("write");
+    }
+    let v = a.run(&[
+        "ocfl",
+        "validate",
+        a.store().join("ocfl").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+    // The ledger recorded v1's inventory digest: verify names the record and the file.
+    let v = a.run(&["verify"]);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v.stdout));
+    let out = text(&v.stdout);
+    assert!(out.contains("LEDGER_INVENTORY_MISMATCH"), "{out}");
+    assert!(out.contains(refcode), "{out}");
+    assert!(out.contains("v1/inventory.json"), "{out}");
+}

@@ -60,13 +60,22 @@ fn codes_of(bag: &Path) -> Vec<String> {
         .collect()
 }
 
-/// After a kill: recovery (run by verify), a valid store, the earlier transfer intact.
+/// After a kill: recovery (run by verify), a valid store and ledger, the earlier transfer intact.
 fn check_recovered(home: &Path, must: &[String], batch: &[String], what: &str) -> bool {
     let v = run(home, &["verify"], None);
     assert_eq!(
         v.status.code(),
         Some(0),
         "{what}: verify after recovery: {}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
+    // The ledger verifies and agrees with the store (`verify` above holds each to the other).
+    let v = run(home, &["ledger", "verify"], None);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{what}: ledger verify after recovery: {}{}",
         text(&v.stdout),
         text(&v.stderr)
     );

@@ -333,8 +333,21 @@ async fn check_after_cut(
 ) {
     let store = reopened(objects).await;
     let lock = store.lock_writer("recovery").await.expect("lock");
+    let ledger = strongroom::ledger::commit::open(&store)
+        .await
+        .expect("ledger");
+    ledger.recover(&lock).await.expect("ledger recovery");
     store.recover(&lock).await.expect("recover");
     lock.release().await.expect("release");
+    let verifier = strongroom::sign::Verifier::from_verifier_key(
+        &store.archive_info().await.expect("info").verifier_key,
+    )
+    .expect("vkey");
+    let lv = ledger
+        .verify(&verifier, None, &|_| {})
+        .await
+        .expect("ledger verify");
+    assert!(lv.is_ok(), "{what}: ledger damaged after cut: {lv:#?}");
     let report = strongroom::ocfl::validate::validate_storage_root(
         store.backend().as_ref(),
         &store.ocfl_root(),

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use strongroom::ledger::commit::LedgerBatch;
+use strongroom::ledger::log::Ledger;
 use strongroom::ocfl::inventory::{Inventory, NewFile, User};
+use strongroom::sign::ArchiveKey;
 use strongroom::store::{
-    self, commit_marker, ArchiveInfo, FileSource, Intent, StagedFile, Store, StoreError,
-    VersionWrite,
+    self, ledger_marker, ArchiveInfo, CommitPlan, FileSource, Intent, StagedFile, Store,
+    StoreError, VersionWrite, WriterLock,
 };
 
 fn backends() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
@@ -50,11 +53,35 @@ fn digests(b: &[u8]) -> (String, String) {
     )
 }
 
-/// A version of object `root` whose logical state is `files`.
+/// Commits `writes` with one ledger entry as the commit point.
+async fn commit(
+    s: &Store,
+    key: &ArchiveKey,
+    lock: &WriterLock,
+    writes: &[VersionWrite],
+) -> Result<(), StoreError> {
+    let ledger = Ledger::new(s.clone(), "test");
+    let first = s.ledger_size().await?;
+    let plan = CommitPlan {
+        ledger_first: first,
+        ledger_count: 1,
+        after_commit: vec![],
+    };
+    let entry = Bytes::from(format!("{{\"test\":{first}}}"));
+    let batch = LedgerBatch::new(&ledger, key, vec![entry]);
+    s.commit(lock, plan, writes, &|_| {}, &batch).await
+}
+
+fn key() -> ArchiveKey {
+    ArchiveKey::generate("test").expect("key")
+}
+
+/// A version of object `root` whose logical state is `files`, committed by ledger entry
+/// `index`.
 fn version(
     root: &Path,
     previous: Option<&Inventory>,
-    commit: &str,
+    index: u64,
     files: &[(&str, &[u8])],
 ) -> VersionWrite {
     let new: Vec<NewFile> = files
@@ -73,7 +100,7 @@ fn version(
         "urn:test:1",
         &new,
         "2026-01-01T00:00:00Z".into(),
-        format!("test {}", commit_marker(commit)),
+        format!("test {}", ledger_marker(index)),
         User {
             name: "t".into(),
             address: None,
@@ -129,52 +156,47 @@ async fn create_only_puts_never_overwrite() {
 
 #[tokio::test]
 async fn versions_commit_and_uncommitted_ones_are_invisible() {
+    let key = key();
     for (name, s, _d) in backends() {
         s.init(&info()).await.expect("init");
         let lock = s.lock_writer("t").await.expect("lock");
         let root = store::join(&s.ocfl_root(), "obj1");
-        let v1 = version(
-            &root,
-            None,
-            "commits/1.json",
-            &[("a.txt", b"alpha"), ("b.txt", b"beta")],
-        );
-        s.commit(
-            &lock,
-            &Path::from("commits/1.json"),
-            Bytes::from_static(b"{}"),
-            std::slice::from_ref(&v1),
-            &|_| {},
-        )
-        .await
-        .expect("commit v1");
+        let v1 = version(&root, None, 0, &[("a.txt", b"alpha"), ("b.txt", b"beta")]);
+        commit(&s, &key, &lock, std::slice::from_ref(&v1))
+            .await
+            .expect("commit v1");
+        assert_eq!(s.ledger_size().await.expect("size"), 1, "{name}");
         let inv = s
-            .committed_inventory(&root)
+            .committed_inventory(&root, 1)
             .await
             .expect("read")
             .expect("committed");
         assert_eq!(inv.head, "v1", "{name}");
 
-        // Committing the same record again is refused and changes nothing.
-        let again = s
-            .commit(
-                &lock,
-                &Path::from("commits/1.json"),
-                Bytes::from_static(b"{}"),
-                &[v1],
-                &|_| {},
-            )
-            .await;
+        // Writing v1 of a stored object again is refused before anything is written, and
+        // changes nothing (a rollback would otherwise remove the committed object).
+        let again = commit(
+            &s,
+            &key,
+            &lock,
+            &[version(&root, None, 1, &[("a.txt", b"x")])],
+        )
+        .await;
         assert!(
             matches!(again, Err(StoreError::AlreadyExists { .. })),
-            "{name}"
+            "{name}: {again:?}"
+        );
+        assert_eq!(
+            s.committed_inventory(&root, 1).await.expect("read"),
+            Some(inv.clone()),
+            "{name}: untouched"
         );
 
         // v2 changes one file; unchanged content is not stored again.
         let v2 = version(
             &root,
             Some(&inv),
-            "commits/2.json",
+            1,
             &[("a.txt", b"alpha"), ("b.txt", b"BETA")],
         );
         assert_eq!(
@@ -182,27 +204,26 @@ async fn versions_commit_and_uncommitted_ones_are_invisible() {
             1,
             "{name}: only the changed file is written"
         );
-        s.commit(
-            &lock,
-            &Path::from("commits/2.json"),
-            Bytes::from_static(b"{}"),
-            &[v2],
-            &|_| {},
-        )
-        .await
-        .expect("commit v2");
+        commit(&s, &key, &lock, &[v2]).await.expect("commit v2");
         let inv2 = s
-            .committed_inventory(&root)
+            .committed_inventory(&root, 2)
             .await
             .expect("read")
             .expect("committed");
         assert_eq!(inv2.head, "v2", "{name}");
+        // A reader whose horizon predates entry 1 sees v1.
+        let old = s.committed_inventory(&root, 1).await.expect("read");
+        assert_eq!(old.map(|i| i.head).as_deref(), Some("v1"), "{name}");
 
-        // A v3 written but never committed (a crash before the commit record) is invisible,
+        // A v3 written but never committed (a crash before its ledger entry) is invisible,
         // and recovery removes it, restoring v2 as the root inventory.
-        let v3 = version(&root, Some(&inv2), "commits/3.json", &[("a.txt", b"ALPHA")]);
+        let v3 = version(&root, Some(&inv2), 2, &[("a.txt", b"ALPHA")]);
         let intent = Intent {
-            commit_record: "commits/3.json".into(),
+            plan: CommitPlan {
+                ledger_first: 2,
+                ledger_count: 1,
+                after_commit: vec![],
+            },
             versions: vec![(root.to_string(), 3)],
             actor: "t".into(),
             started: "2026-01-01T00:00:00Z".into(),
@@ -227,8 +248,9 @@ async fn versions_commit_and_uncommitted_ones_are_invisible() {
             .put(&root_inv, json.into())
             .await
             .expect("overwrite");
+        let size = s.ledger_size().await.expect("size");
         let seen = s
-            .committed_inventory(&root)
+            .committed_inventory(&root, size)
             .await
             .expect("read")
             .expect("committed");
@@ -256,6 +278,58 @@ async fn versions_commit_and_uncommitted_ones_are_invisible() {
             s.recover(&lock).await.expect("again").is_clean(),
             "{name}: idempotent"
         );
+
+        // A write whose batch did become durable before the crash is finished, not undone:
+        // recovery puts the lookup documents it left out.
+        let v3 = version(&root, Some(&inv2), 2, &[("a.txt", b"ALPHA")]);
+        let ledger = Ledger::new(s.clone(), "test");
+        ledger
+            .append(&lock, &key, &[Bytes::from_static(b"{\"test\":2}")])
+            .await
+            .expect("append");
+        let intent = Intent {
+            plan: CommitPlan {
+                ledger_first: 2,
+                ledger_count: 1,
+                after_commit: vec![("lookups/v3.json".into(), serde_json::json!({"v": 3}))],
+            },
+            versions: vec![(root.to_string(), 3)],
+            actor: "t".into(),
+            started: "2026-01-01T00:00:00Z".into(),
+        };
+        s.put_create(&Path::from("intents/late.json"), store::pretty(&intent))
+            .await
+            .expect("intent");
+        for f in &v3.files {
+            if let FileSource::Bytes(b) = &f.source {
+                s.put_create(&store::join(&root, &f.content_path), b.clone())
+                    .await
+                    .expect("put");
+            }
+        }
+        let json = Bytes::from(v3.inventory.to_json());
+        s.put_create(&store::join(&root, "v3/inventory.json"), json.clone())
+            .await
+            .expect("put");
+        s.backend()
+            .put(&root_inv, json.into())
+            .await
+            .expect("overwrite");
+        let report = s.recover(&lock).await.expect("recover");
+        assert_eq!(report.completed, 1, "{name}: {report:?}");
+        assert!(report.removed.is_empty(), "{name}: {report:?}");
+        assert!(
+            s.exists(&Path::from("lookups/v3.json"))
+                .await
+                .expect("head"),
+            "{name}: lookup written by recovery"
+        );
+        let inv3 = s
+            .committed_inventory(&root, 3)
+            .await
+            .expect("read")
+            .expect("committed");
+        assert_eq!(inv3.head, "v3", "{name}");
         lock.release().await.expect("release");
     }
 }
@@ -306,7 +380,7 @@ async fn a_file_store_streams_large_files() {
             sha256: s256,
         }],
         "2026-01-01T00:00:00Z".into(),
-        format!("t {}", commit_marker("commits/big.json")),
+        format!("t {}", ledger_marker(0)),
         User {
             name: "t".into(),
             address: None,
@@ -327,15 +401,7 @@ async fn a_file_store_streams_large_files() {
         inventory,
         files,
     };
-    s.commit(
-        &lock,
-        &Path::from("commits/big.json"),
-        Bytes::from_static(b"{}"),
-        &[w],
-        &|_| {},
-    )
-    .await
-    .expect("commit");
+    commit(&s, &key(), &lock, &[w]).await.expect("commit");
     lock.release().await.expect("release");
     let stored = std::fs::read(dir.path().join("s/ocfl/big/v1/content/big.bin")).expect("stored");
     assert!(stored == big, "bit-exact");

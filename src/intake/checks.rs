@@ -359,13 +359,13 @@ fn series_within_transfer(plans: &[RecordPlan]) -> Vec<Finding> {
     out
 }
 
-async fn archive_holds(store: &Store, refcode: &str) -> Result<bool, StoreError> {
+async fn archive_holds(store: &Store, ledger_size: u64, refcode: &str) -> Result<bool, StoreError> {
     let Ok(rc) = RefCode::parse(refcode) else {
         return Ok(false);
     };
     let oid = object_id(&rc);
     Ok(store
-        .committed_inventory(&object_root(store, &oid))
+        .committed_inventory(&object_root(store, &oid), ledger_size)
         .await?
         .is_some())
 }
@@ -377,10 +377,11 @@ pub async fn against_archive(
     plans: &[RecordPlan],
 ) -> Result<Vec<Finding>, StoreError> {
     let mut out = Vec::new();
+    let ledger_size = store.ledger_size().await?;
     let mut runs: BTreeMap<SeriesKey, BTreeSet<u32>> = BTreeMap::new();
     for p in plans {
         let code = p.metadata.reference_code.as_str();
-        if archive_holds(store, code).await? {
+        if archive_holds(store, ledger_size, code).await? {
             out.push(
                 Finding::error(
                     "REFCODE_EXISTS",
@@ -400,7 +401,9 @@ pub async fn against_archive(
         };
         let mut missing = Vec::new();
         for n in lo..hi {
-            if !numbers.contains(&n) && !archive_holds(store, &series.refcode(n)).await? {
+            if !numbers.contains(&n)
+                && !archive_holds(store, ledger_size, &series.refcode(n)).await?
+            {
                 missing.push(n);
             }
             if missing.len() > 100 {

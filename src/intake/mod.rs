@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::bagit::{self, Bag};
 use crate::digest::Algorithm;
 use crate::findings::{Category, Finding};
+use crate::ledger::commit::LedgerBatch;
+use crate::ledger::entry::Event;
 use crate::ocfl::inventory::{Inventory, NewFile, User};
 use crate::ocfl::layout;
 use crate::package::{self, Limits};
@@ -42,6 +44,12 @@ pub enum IntakeError {
     /// The archive key could not sign.
     #[error("cannot sign the receipt")]
     Sign(#[from] crate::sign::Error),
+    /// The ledger could not be read or recovered.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::log::LedgerError),
+    /// A ledger entry could not be encoded.
+    #[error(transparent)]
+    Entry(#[from] crate::ledger::entry::EntryError),
     /// A local file could not be read or written.
     #[error("{path}")]
     Io {
@@ -94,11 +102,15 @@ pub enum Outcome {
         receipt: Box<Receipt>,
         /// The signed-note text of its canonical JSON.
         signed: String,
+        /// The signed ledger checkpoint that first includes the transfer's entries.
+        checkpoint: String,
     },
     /// The same transfer with the same payload was already accepted: nothing stored.
     AlreadyAccepted {
         /// The original receipt, as signed then.
         signed: String,
+        /// The signed checkpoint of the size the receipt names, when the ledger kept it.
+        checkpoint: Option<String>,
     },
     /// Refused; nothing stored in the OCFL root. The report is kept under `reports/`.
     Rejected {
@@ -109,7 +121,7 @@ pub enum Outcome {
     },
 }
 
-/// The commit record path of a transfer.
+/// The transfer record path of a transfer.
 pub fn transfer_record_path(agency_code: &str, external_identifier: &str) -> StorePath {
     store::path_of([
         "transfers",
@@ -195,9 +207,7 @@ pub async fn transfer(
         let path = transfer_record_path(&t.agency_code, &t.external_identifier);
         if let Some(rec) = store.get_json::<TransferRecord>(&path).await? {
             if rec.payload_fingerprint == fingerprint {
-                return Ok(Outcome::AlreadyAccepted {
-                    signed: rec.receipt,
-                });
+                return already_accepted(store, rec).await;
             }
             findings.push(
                 Finding::error(
@@ -267,15 +277,15 @@ async fn commit_transfer(
     opts: &IntakeOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, IntakeError> {
+    let ledger = crate::ledger::commit::open(store).await?;
+    ledger.recover(lock).await?;
     store.recover(lock).await?;
     let record_path =
         transfer_record_path(&transfer_id.agency_code, &transfer_id.external_identifier);
     // Checked again under the lock: another writer may have committed since.
     if let Some(rec) = store.get_json::<TransferRecord>(&record_path).await? {
         if rec.payload_fingerprint == fingerprint {
-            return Ok(Outcome::AlreadyAccepted {
-                signed: rec.receipt,
-            });
+            return already_accepted(store, rec).await;
         }
     }
     let late = checks::against_archive(store, plans).await?;
@@ -293,12 +303,21 @@ async fn commit_transfer(
     }
 
     let accepted_at = store::now_rfc3339();
+    // The batch: `transfer.accepted` at `first`, then one `record.stored` per record. Under
+    // the writer lock nobody else appends, so the indices are known before the write.
+    let first = store.ledger_size().await?;
+    let transfer_name = format!(
+        "{}/{}",
+        transfer_id.agency_code, transfer_id.external_identifier
+    );
+    let mut events = Vec::new();
     let mut writes = Vec::new();
     let mut receipt_records = Vec::new();
     let mut stored = Vec::new();
     let mut totals = receipt::Totals::default();
     let user = User::actor(&opts.actor);
-    for plan in plans {
+    for (i, plan) in plans.iter().enumerate() {
+        let ledger_index = first + 1 + i as u64;
         let oid = object_id(&plan.metadata.reference_code);
         let root = object_root(store, &oid);
         let evidence =
@@ -360,7 +379,7 @@ async fn commit_transfer(
             "移交接收 transfer {} from {} {}",
             transfer_id.external_identifier,
             transfer_id.agency_code,
-            store::commit_marker(record_path.as_ref())
+            store::ledger_marker(ledger_index)
         );
         let (inventory, to_write) = Inventory::next_version(
             None,
@@ -380,6 +399,13 @@ async fn commit_transfer(
                 })
             })
             .collect();
+        events.push(Event::RecordStored {
+            reference_code: plan.metadata.reference_code.to_string(),
+            object_id: oid.clone(),
+            version: "v1".into(),
+            inventory_sha512: sha512_hex(&inventory.to_json()),
+            transfer: transfer_name.clone(),
+        });
         writes.push(VersionWrite {
             object_root: root.clone(),
             previous: None,
@@ -391,6 +417,7 @@ async fn commit_transfer(
             title: plan.metadata.title.clone(),
             object_id: oid.clone(),
             version: "v1".into(),
+            ledger_index,
             record_json: rj.clone(),
             files: receipt_files,
         });
@@ -408,14 +435,32 @@ async fn commit_transfer(
         format_version: receipt::DOCUMENT_VERSION,
         archive: key.name().to_string(),
         transfer: transfer_id.clone(),
-        accepted_at,
+        accepted_at: accepted_at.clone(),
         accepted_by: opts.actor.clone(),
         payload_fingerprint: fingerprint.to_string(),
         totals: totals.clone(),
         checks: receipt::check_results(findings),
         records: receipt_records,
+        ledger: receipt::ReceiptLedger {
+            origin: ledger.origin().to_string(),
+            transfer_index: first,
+            tree_size: first + 1 + plans.len() as u64,
+        },
     };
     let signed = key.sign_document(&receipt)?;
+    let accepted = Event::TransferAccepted {
+        agency_code: transfer_id.agency_code.clone(),
+        external_identifier: transfer_id.external_identifier.clone(),
+        payload_fingerprint: fingerprint.to_string(),
+        records: plans.len() as u64,
+        records_digest: format!(
+            "sha256:{}",
+            sha256_hex(crate::sign::canonical_json(&stored)?.as_bytes())
+        ),
+        receipt_sha256: sha256_hex(crate::sign::canonical_json(&receipt)?.as_bytes()),
+    };
+    events.insert(0, accepted);
+    let entries = crate::ledger::commit::encode_all(&events, &opts.actor, &accepted_at)?;
     let record = TransferRecord {
         kind: "strongroom.transfer".into(),
         format_version: receipt::DOCUMENT_VERSION,
@@ -423,25 +468,57 @@ async fn commit_transfer(
         payload_fingerprint: fingerprint.to_string(),
         records: stored,
         receipt: signed.clone(),
+        ledger_index: first,
+        tree_size: first + entries.len() as u64,
     };
     progress(Progress::Phase {
         name: "storing",
         total: Some(totals.bytes),
     });
     let bytes_progress = |n: u64| progress(Progress::Bytes(n));
+    let plan = store::CommitPlan {
+        ledger_first: first,
+        ledger_count: entries.len() as u64,
+        after_commit: vec![(
+            record_path.to_string(),
+            serde_json::to_value(&record).map_err(|e| IntakeError::Task(e.to_string()))?,
+        )],
+    };
+    let batch = LedgerBatch::new(&ledger, key, entries);
     store
-        .commit(
-            lock,
-            &record_path,
-            store::pretty(&record),
-            &writes,
-            &bytes_progress,
-        )
+        .commit(lock, plan, &writes, &bytes_progress, &batch)
         .await?;
+    let checkpoint = match batch.appended() {
+        Some(a) => a.checkpoint.note,
+        None => {
+            return Err(IntakeError::Task(
+                "the ledger batch left no checkpoint".into(),
+            ))
+        }
+    };
     Ok(Outcome::Accepted {
         receipt: Box::new(receipt),
         signed,
+        checkpoint,
     })
+}
+
+/// The answer to a resubmission: the original receipt and the checkpoint it names.
+async fn already_accepted(store: &Store, rec: TransferRecord) -> Result<Outcome, IntakeError> {
+    let ledger = crate::ledger::commit::open(store).await?;
+    let checkpoint = ledger.checkpoint_at(rec.tree_size).await?.map(|c| c.note);
+    Ok(Outcome::AlreadyAccepted {
+        signed: rec.receipt,
+        checkpoint,
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+fn sha512_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA512, bytes).as_ref())
 }
 
 async fn reject(

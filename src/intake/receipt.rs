@@ -1,4 +1,5 @@
-//! The receipt (接收凭证), the rejection report, and the transfer's commit record.
+//! The receipt (接收凭证), the rejection report, and the transfer record (the lookup that
+//! answers a resubmission; the ledger's `transfer.accepted` entry is the commit).
 //!
 //! Formats: `formats/receipt.md`, `formats/transfer-report.md`, `formats/store-layout.md`.
 //! The receipt is signed as a signed-note over its canonical JSON (`formats/signed-note.md`).
@@ -57,6 +58,8 @@ pub struct ReceiptRecord {
     pub object_id: String,
     /// OCFL version (`v1`).
     pub version: String,
+    /// Index of the record's `record.stored` entry in the ledger.
+    pub ledger_index: u64,
     /// Digests of the stored `record.json`.
     pub record_json: FileDigests,
     /// Every file of the record.
@@ -98,6 +101,20 @@ pub struct Receipt {
     pub checks: Vec<CheckResult>,
     /// Every record stored.
     pub records: Vec<ReceiptRecord>,
+    /// Where the transfer is in the ledger.
+    pub ledger: ReceiptLedger,
+}
+
+/// A receipt's place in the ledger: its entries, and the size of the first checkpoint that
+/// includes them (printed and kept with the receipt, signed on its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptLedger {
+    /// The ledger's origin (its checkpoint's first line).
+    pub origin: String,
+    /// Index of the `transfer.accepted` entry; the records' entries follow it.
+    pub transfer_index: u64,
+    /// Tree size of the checkpoint that first includes every entry of the transfer.
+    pub tree_size: u64,
 }
 
 /// One DA/T 70 property and its result.
@@ -166,7 +183,8 @@ pub struct TransferReport {
     pub findings: Vec<Finding>,
 }
 
-/// The commit record of an accepted transfer (`transfers/<agency>/<id>.json`).
+/// The transfer record of an accepted transfer (`transfers/<agency>/<id>.json`): written once
+/// its ledger batch is durable, it restates the batch and keeps the signed receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {
     /// `strongroom.transfer`.
@@ -182,6 +200,10 @@ pub struct TransferRecord {
     pub records: Vec<StoredRecord>,
     /// The signed receipt (signed-note text), returned again on resubmission.
     pub receipt: String,
+    /// Index of the `transfer.accepted` entry.
+    pub ledger_index: u64,
+    /// Tree size of the checkpoint that first includes the transfer's entries.
+    pub tree_size: u64,
 }
 
 /// Where one record of a transfer is stored.
@@ -255,12 +277,20 @@ impl Receipt {
                 c.warnings
             );
         }
+        let _ = writeln!(
+            s,
+            "账本 Ledger:                {} entries {}..{}, checkpoint size {}",
+            self.ledger.origin,
+            self.ledger.transfer_index,
+            self.ledger.transfer_index + self.records.len() as u64,
+            self.ledger.tree_size
+        );
         let _ = writeln!(s, "档案清单 Records:");
         for r in &self.records {
             let _ = writeln!(
                 s,
-                "  {}  {}  [{} {}]",
-                r.reference_code, r.title, r.object_id, r.version
+                "  {}  {}  [{} {}, ledger #{}]",
+                r.reference_code, r.title, r.object_id, r.version, r.ledger_index
             );
             let _ = writeln!(s, "    record.json  sha256 {}", r.record_json.sha256);
             for f in &r.files {

@@ -33,10 +33,14 @@ pub enum EntryError {
     #[error("ledger entry lacks a valid {0:?} member")]
     Missing(&'static str),
     /// Written by a newer strongroom with an entry format this one does not know.
-    #[error("ledger entry format version {0} is newer than this strongroom reads ({ENTRY_VERSION})")]
+    #[error(
+        "ledger entry format version {0} is newer than this strongroom reads ({ENTRY_VERSION})"
+    )]
     Version(u64),
     /// Encoding failed or the result is too large for an entry bundle.
-    #[error("ledger entry of {len} bytes is larger than an entry bundle holds ({MAX_ENTRY_BYTES})")]
+    #[error(
+        "ledger entry of {len} bytes is larger than an entry bundle holds ({MAX_ENTRY_BYTES})"
+    )]
     TooLarge {
         /// Its encoded length.
         len: usize,

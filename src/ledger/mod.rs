@@ -3,16 +3,22 @@
 //!
 //! Owns the tree arithmetic and proofs ([`merkle`]), the tile and entry-bundle layout under
 //! `ledger/` in the store ([`tiles`]), and the checkpoint text the archive signs
-//! ([`checkpoint`]). This first slice is storage-independent: nothing here reads or writes the
-//! store yet, and it never touches `ocfl/`. Entry encoding, the append path (group commit,
-//! the commit point) and recovery come in the next slices. The format is specified in
-//! `formats/ledger.md`; keep the two in step.
+//! ([`checkpoint`]); these three are storage-independent. [`log`] is the ledger in the store:
+//! appends (group commit, the commit point), recovery, proofs and verification, under
+//! `ledger/` only; it never touches `ocfl/`. The format is specified in `formats/ledger.md`;
+//! keep the two in step.
 
 pub mod checkpoint;
+pub mod commit;
 pub mod entry;
+pub mod log;
 pub mod merkle;
 pub mod tiles;
 
+pub use log::{
+    Appended, GroupCommit, Ledger, LedgerError, LedgerFinding, LedgerRecovery, LedgerVerifyReport,
+    SignedCheckpoint, TlogProof,
+};
 pub use merkle::{Hash, LeafIndex, TreeSize};
 
 /// Version of the ledger format described in `formats/ledger.md`.

@@ -1,11 +1,12 @@
 //! The archive's store: every byte of the archive, through `object_store` and nothing else.
 //!
 //! Owns the store layout (`formats/store-layout.md`): the OCFL storage root under `ocfl/`,
-//! commit records under `transfers/` and `amendments/`, write intents under `intents/`,
-//! rejected-transfer reports under `reports/`, the writer lock under `locks/`.
-//! It owns the life of a write: intent → versions → sync → commit record → sync, and the
-//! recovery that undoes anything a crash left uncommitted. It decides nothing about what is
-//! accepted; that is `intake`'s job.
+//! transfer records under `transfers/`, write intents under `intents/`, rejected-transfer
+//! reports under `reports/`, the writer lock under `locks/` (the ledger's objects under
+//! `ledger/` are the ledger module's). It owns the life of a write: intent → versions →
+//! sync → ledger batch (the commit point) → lookups → sync, and the recovery that undoes
+//! anything a crash left uncommitted. It decides nothing about what is accepted; that is
+//! `intake`'s job.
 
 pub mod durability;
 pub mod faults;
@@ -39,6 +40,10 @@ pub const OLDEST_SUPPORTED_STORE_FORMAT: u32 = 1;
 
 /// The OCFL storage root's prefix inside the store.
 pub const OCFL_ROOT: &str = "ocfl";
+
+/// The ledger's latest signed checkpoint: its size is the commit horizon of every write
+/// (`formats/ledger.md`).
+pub const LEDGER_CHECKPOINT: &str = "ledger/checkpoint";
 
 /// Errors of the store layer. Each keeps its cause and the path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +106,9 @@ pub enum StoreError {
         /// What.
         message: String,
     },
+    /// The commit point (the ledger append) failed; the write was not acknowledged.
+    #[error("the ledger could not record the write")]
+    CommitPoint(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A local file to be stored could not be read.
     #[error("cannot read {path}")]
     Source {
@@ -371,6 +379,30 @@ impl Store {
         }
     }
 
+    /// The ledger's published size: the number of entries its latest checkpoint covers, 0
+    /// when nothing was ever appended. A version is committed when its entry's index is
+    /// below it. The signature is not checked here (`ledger verify` does that).
+    pub async fn ledger_size(&self) -> Result<u64, StoreError> {
+        let path = Path::from(LEDGER_CHECKPOINT);
+        let Some(note) = self.get_bytes(&path).await? else {
+            return Ok(0);
+        };
+        let inconsistent = |message: String| StoreError::Inconsistent {
+            path: LEDGER_CHECKPOINT.into(),
+            message,
+        };
+        let text = std::str::from_utf8(&note)
+            .map_err(|_| inconsistent("the checkpoint is not UTF-8".into()))?;
+        // The note's text ends at its blank line; the signatures follow.
+        let body = text
+            .find("\n\n")
+            .map(|i| &text[..=i])
+            .ok_or_else(|| inconsistent("the checkpoint is not a signed note".into()))?;
+        crate::ledger::checkpoint::Checkpoint::parse(body)
+            .map(|c| c.size().0)
+            .map_err(|e| inconsistent(e.to_string()))
+    }
+
     /// Keeps a rejected transfer's report (outside the OCFL root) and returns its path.
     pub async fn keep_report<T: Serialize>(&self, report: &T) -> Result<String, StoreError> {
         let name = format!(
@@ -409,4 +441,4 @@ pub fn random_hex(bytes: usize) -> String {
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
-pub use objects::{commit_marker, commit_of_message, Intent};
+pub use objects::{ledger_index_of_message, ledger_marker, CommitPlan, CommitPoint, Intent};

@@ -1,15 +1,19 @@
-//! The life of a write: intent → record versions → sync → commit record → sync.
+//! The life of a write: intent → record versions → sync → ledger entries (the commit
+//! point) → lookup documents → sync.
 //!
 //! Contract (DESIGN.md invariants 1–3): a version's files are written with create-only puts
 //! (large files by multipart to a path that was checked empty under the writer lock), then
 //! the version inventory and sidecar, then the root inventory and sidecar (create-only for
-//! v1, atomic rename for later versions). Nothing is part of the archive until the one
-//! create-only commit record is durable; `commit` MUST NOT return `Ok` before that, and a
-//! caller MUST NOT acknowledge anything before `commit` returns `Ok`.
+//! v1, atomic rename for later versions). Nothing is part of the archive until the ledger
+//! batch that records it is durable ([`CommitPoint`]); `commit` MUST NOT return `Ok` before
+//! that, and a caller MUST NOT acknowledge anything before `commit` returns `Ok`. Each
+//! version's message names the ledger index of its entry (`[ledger N]`), so a reader knows a
+//! version is committed when that index is inside the ledger's published size.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, WriteMultipart};
@@ -64,12 +68,33 @@ impl VersionWrite {
     }
 }
 
+/// Makes a write part of the archive once its versions are durable: appending its ledger
+/// batch. The store decides nothing about entries; it only calls this at the right moment.
+pub trait CommitPoint: Send + Sync {
+    /// Appends the write's ledger entries. MUST NOT return `Ok` before they are durable and
+    /// published (the ledger's checkpoint covers them).
+    fn commit<'a>(&'a self, lock: &'a WriterLock) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// What a write will commit: the ledger batch it appends and the lookup documents it leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitPlan {
+    /// Ledger index the batch's first entry will take (the ledger's size under the lock).
+    pub ledger_first: u64,
+    /// Entries in the batch.
+    pub ledger_count: u64,
+    /// Documents put (create-only) once the batch is durable, e.g. the transfer record
+    /// `transfers/<agency>/<id>.json` that answers a resubmission. They only restate what
+    /// the ledger committed, so recovery writes any a crash left out.
+    pub after_commit: Vec<(String, serde_json::Value)>,
+}
+
 /// What a write in progress is doing, durable before the first version byte, so that
-/// recovery can undo it if its commit record never appears.
+/// recovery can undo it if its ledger batch never became durable, or finish it if it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intent {
-    /// The commit record that will make this write part of the archive.
-    pub commit_record: String,
+    /// The ledger batch and lookup documents of this write.
+    pub plan: CommitPlan,
     /// Versions being written: (object root, version number).
     pub versions: Vec<(String, u32)>,
     /// Who.
@@ -78,16 +103,23 @@ pub struct Intent {
     pub started: String,
 }
 
-/// The text in a version's `message` that names its commit record.
-pub fn commit_marker(commit_record: &str) -> String {
-    format!("[commit {commit_record}]")
+impl Intent {
+    /// Whether a ledger of `size` entries holds this write's whole batch.
+    pub fn committed_in(&self, size: u64) -> bool {
+        size >= self.plan.ledger_first + self.plan.ledger_count
+    }
 }
 
-/// The commit record a version message names, if any.
-pub fn commit_of_message(message: &str) -> Option<&str> {
-    let start = message.rfind("[commit ")? + "[commit ".len();
+/// The text in a version's `message` that names the ledger entry committing it.
+pub fn ledger_marker(index: u64) -> String {
+    format!("[ledger {index}]")
+}
+
+/// The ledger index a version message names, if any.
+pub fn ledger_index_of_message(message: &str) -> Option<u64> {
+    let start = message.rfind("[ledger ")? + "[ledger ".len();
     let end = message[start..].find(']')? + start;
-    Some(&message[start..end])
+    message[start..end].parse().ok()
 }
 
 /// OCFL sidecar text: `<digest>  inventory.json`.
@@ -97,23 +129,57 @@ pub fn sidecar(inventory_json: &[u8]) -> Bytes {
 }
 
 impl Store {
-    /// Writes every version, then the commit record, making each step durable in turn.
-    /// On failure everything written is rolled back before returning the error.
+    /// Writes every version, makes them durable, commits them through `point` (the ledger
+    /// batch), then puts the plan's lookup documents. On failure before the commit point,
+    /// everything written is rolled back before returning the error.
     pub async fn commit(
         &self,
         lock: &WriterLock,
-        commit_record: &Path,
-        commit_doc: Bytes,
+        plan: CommitPlan,
         writes: &[VersionWrite],
         progress: &(dyn Fn(u64) + Sync),
+        point: &dyn CommitPoint,
     ) -> Result<(), StoreError> {
-        if self.exists(commit_record).await? {
-            return Err(StoreError::AlreadyExists {
-                path: commit_record.to_string(),
+        let size = self.ledger_size().await?;
+        if size != plan.ledger_first {
+            return Err(StoreError::Inconsistent {
+                path: super::LEDGER_CHECKPOINT.into(),
+                message: format!(
+                    "the write planned ledger index {} but the ledger has {size} entries",
+                    plan.ledger_first
+                ),
             });
         }
+        // Never start a write that could collide with what is stored: rolling it back would
+        // then remove committed bytes. v1 needs an absent object; vN the head it was built on.
+        for w in writes {
+            match &w.previous {
+                None => {
+                    let namaste = join(&w.object_root, OBJECT_NAMASTE);
+                    if self.exists(&namaste).await? {
+                        return Err(StoreError::AlreadyExists {
+                            path: w.object_root.to_string(),
+                        });
+                    }
+                }
+                Some(prev) => {
+                    let root_inv = join(&w.object_root, "inventory.json");
+                    let head = self.get_json::<Inventory>(&root_inv).await?.map(|i| i.head);
+                    if head.as_deref() != Some(prev.head.as_str()) {
+                        return Err(StoreError::Inconsistent {
+                            path: root_inv.to_string(),
+                            message: format!(
+                                "the new version was built on {} but the object's head is {}",
+                                prev.head,
+                                head.unwrap_or_else(|| "missing".into())
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         let intent = Intent {
-            commit_record: commit_record.to_string(),
+            plan,
             versions: writes
                 .iter()
                 .map(|w| (w.object_root.to_string(), w.version()))
@@ -124,29 +190,40 @@ impl Store {
         let intent_path = path_of(["intents", &format!("{}.json", random_hex(12))]);
         self.put_create(&intent_path, pretty(&intent)).await?;
         self.sync().await?;
-        let result = async {
+        let written = async {
             self.write_versions(writes, progress).await?;
-            self.sync().await?;
-            self.put_create(commit_record, commit_doc).await?;
             self.sync().await
         }
         .await;
-        match result {
-            Ok(()) => {
-                // The intent is done; a crash before this delete is harmless (recovery sees
-                // the commit record and only deletes the intent).
-                self.delete(&intent_path).await?;
-                Ok(())
-            }
-            Err(e) => {
-                // Undo now rather than leave it to the next start-up; the error we report is
-                // the original one.
-                let _ = self.rollback(&intent).await;
-                let _ = self.sync().await;
-                let _ = self.delete(&intent_path).await;
-                Err(e)
+        if let Err(e) = written {
+            // Nothing of this write is in the ledger: undo it now rather than leave it to the
+            // next start-up. The error we report is the original one.
+            let _ = self.rollback(&intent).await;
+            let _ = self.sync().await;
+            let _ = self.delete(&intent_path).await;
+            return Err(e);
+        }
+        // On error the batch may or may not have reached its commit point: only recovery,
+        // after the ledger's own, can tell from what is durable, so the intent is left to it.
+        point.commit(lock).await?;
+        // Committed. The lookups restate it; a crash before the intent is deleted is
+        // harmless (recovery sees the batch in the ledger and writes what is missing).
+        self.put_after_commit(&intent.plan).await?;
+        self.sync().await?;
+        self.delete(&intent_path).await?;
+        Ok(())
+    }
+
+    /// Puts a committed write's lookup documents, skipping those already there.
+    pub(crate) async fn put_after_commit(&self, plan: &CommitPlan) -> Result<(), StoreError> {
+        for (path, doc) in &plan.after_commit {
+            let path = super::stored_path(path);
+            match self.put_create(&path, pretty(doc)).await {
+                Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
     async fn write_versions(
@@ -258,9 +335,12 @@ impl Store {
 
     /// An object's inventory as of its newest committed version; None when the object does
     /// not exist or has no committed version (readers ignore uncommitted versions).
+    /// `ledger_size` is the ledger's published size ([`Store::ledger_size`]), read once by
+    /// the caller for a whole listing.
     pub async fn committed_inventory(
         &self,
         object_root: &Path,
+        ledger_size: u64,
     ) -> Result<Option<Inventory>, StoreError> {
         let mut path = join(object_root, "inventory.json");
         loop {
@@ -271,9 +351,9 @@ impl Store {
                 .versions
                 .get(&inv.head)
                 .and_then(|v| v.message.as_deref())
-                .and_then(commit_of_message)
+                .and_then(ledger_index_of_message)
             {
-                Some(record) => self.exists(&super::stored_path(record)).await?,
+                Some(index) => index < ledger_size,
                 // Not written by strongroom: nothing to wait for.
                 None => true,
             };
@@ -313,9 +393,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commit_marker_round_trips() {
-        let m = format!("移交 transfer A/B {}", commit_marker("transfers/A/B.json"));
-        assert_eq!(commit_of_message(&m), Some("transfers/A/B.json"));
-        assert_eq!(commit_of_message("no marker"), None);
+    fn ledger_marker_round_trips() {
+        let m = format!("移交 transfer A/B {}", ledger_marker(41));
+        assert_eq!(ledger_index_of_message(&m), Some(41));
+        assert_eq!(ledger_index_of_message("no marker"), None);
+        assert_eq!(ledger_index_of_message("[ledger x]"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Start-up recovery: undo every write whose commit record never became durable.
+//! Start-up recovery: undo every write whose ledger batch never became durable, and finish
+//! every write whose batch did (its lookup documents).
 //!
 //! Runs under the writer lock before any new write. Idempotent: a crash during recovery is
 //! recovered by the next run, because the intent is deleted only after the undo is durable.
@@ -36,21 +37,33 @@ impl Store {
     /// Undoes every uncommitted write and clears `staging/`.
     pub async fn recover(&self, _lock: &WriterLock) -> Result<RecoveryReport, StoreError> {
         let mut report = RecoveryReport::default();
+        let ledger_size = self.ledger_size().await?;
         for intent_path in self.list_paths(&Path::from("intents")).await? {
             let Some(intent): Option<Intent> = self.get_json(&intent_path).await? else {
                 continue;
             };
-            if self
-                .exists(&super::stored_path(&intent.commit_record))
-                .await?
-            {
+            if intent.committed_in(ledger_size) {
+                self.put_after_commit(&intent.plan).await?;
                 report.completed += 1;
+            } else if ledger_size > intent.plan.ledger_first {
+                // Single writer: nothing may append between a write's intent and its batch.
+                return Err(StoreError::Inconsistent {
+                    path: intent_path.to_string(),
+                    message: format!(
+                        "the ledger has {ledger_size} entries, part of this write's batch \
+                         [{}, {})",
+                        intent.plan.ledger_first,
+                        intent.plan.ledger_first + intent.plan.ledger_count
+                    ),
+                });
             } else {
                 report.removed.extend(self.rollback(&intent).await?);
             }
             let mut places: Vec<String> = intent.versions.iter().map(|(r, _)| r.clone()).collect();
-            if let Some((dir, _)) = intent.commit_record.rsplit_once('/') {
-                places.push(dir.to_string());
+            for (path, _) in &intent.plan.after_commit {
+                if let Some((dir, _)) = path.rsplit_once('/') {
+                    places.push(dir.to_string());
+                }
             }
             report.orphans_removed += self.sweep_orphans(&places);
             self.sync().await?;

@@ -1,0 +1,800 @@
+//! The ledger in the store (`src/ledger/log.rs`), one suite run on every backend: `memory://`
+//! and a `file://` temp dir. Appends across tile boundaries with every read-back checked
+//! against an independent in-memory tree, garbage from a crashed append, recovery, group
+//! commit under 64 concurrent appenders, and tampering that `verify` must name.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use strongroom::ledger::checkpoint::Checkpoint;
+use strongroom::ledger::log::{self, codes, GroupCommit, Ledger, TlogProof};
+use strongroom::ledger::merkle::{self, Hash, LeafIndex, MemoryTree, TreeSize};
+use strongroom::ledger::tiles;
+use strongroom::sign::ArchiveKey;
+use strongroom::store::{Store, WriterLock};
+
+const ORIGIN: &str = "archive.example.gov.cn/strongroom";
+
+fn backends() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("file://{}", dir.path().join("store").display());
+    vec![
+        (
+            "memory".into(),
+            Store::open("memory://").expect("memory"),
+            None,
+        ),
+        ("file".into(), Store::open(&url).expect("file"), Some(dir)),
+    ]
+}
+
+fn key() -> ArchiveKey {
+    ArchiveKey::generate(ORIGIN).expect("key")
+}
+
+async fn take_lock(store: &Store) -> WriterLock {
+    store.lock_writer("tester").await.expect("writer lock")
+}
+
+fn entry(tag: &str, i: u64) -> Bytes {
+    Bytes::from(format!(
+        "{{\"event\":\"test\",\"tag\":\"{tag}\",\"n\":{i}}}"
+    ))
+}
+
+/// xorshift64*: deterministic sampling.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// Everything a reader can get from the ledger agrees with an independent in-memory tree.
+async fn check_against(
+    name: &str,
+    ledger: &Ledger,
+    key: &ArchiveKey,
+    all: &[Bytes],
+    tree: &MemoryTree,
+    rng: &mut Rng,
+) {
+    let size = all.len() as u64;
+    assert_eq!(ledger.size().await.expect("size"), size, "{name}");
+    let latest = ledger
+        .latest()
+        .await
+        .expect("latest")
+        .expect("a checkpoint");
+    let c = Checkpoint::verify(&latest.note, &key.verifier(), ORIGIN).expect("signed");
+    assert_eq!(c.size(), TreeSize(size));
+    assert_eq!(*c.root(), tree.root(), "{name}: root at {size}");
+    assert_eq!(ledger.root_at(size).await.expect("root"), tree.root());
+    let kept = ledger
+        .checkpoint_at(size)
+        .await
+        .expect("kept")
+        .expect("checkpoints/<size> exists");
+    assert_eq!(kept.note, latest.note);
+
+    // Entries read back: a window around every tile edge near the end, plus a sample.
+    let from = size.saturating_sub(300);
+    let got = ledger.entries(from, size).await.expect("entries");
+    assert_eq!(
+        got.as_slice(),
+        &all[from as usize..],
+        "{name}: tail at {size}"
+    );
+    for _ in 0..10 {
+        let i = rng.below(size);
+        assert_eq!(
+            ledger.entry(i).await.expect("entry"),
+            all[i as usize],
+            "{name}: entry {i}"
+        );
+    }
+    // Inclusion proofs against the latest and older sizes, consistency proofs between them.
+    for _ in 0..12 {
+        let n = 1 + rng.below(size);
+        let i = rng.below(n);
+        let proof = ledger.inclusion_proof(i, n).await.expect("inclusion");
+        let root = tree.root_at(TreeSize(n)).expect("root at n");
+        merkle::verify_inclusion(
+            LeafIndex(i),
+            TreeSize(n),
+            &merkle::leaf_hash(&all[i as usize]),
+            &proof,
+            &root,
+        )
+        .unwrap_or_else(|e| panic!("{name}: inclusion {i} in {n}: {e}"));
+        let m = 1 + rng.below(n);
+        let proof = ledger.consistency_proof(m, n).await.expect("consistency");
+        let old = tree.root_at(TreeSize(m)).expect("root at m");
+        merkle::verify_consistency(TreeSize(m), TreeSize(n), &proof, &old, &root)
+            .unwrap_or_else(|e| panic!("{name}: consistency {m} -> {n}: {e}"));
+    }
+    // The tlog-proof of the last entry verifies offline.
+    let text = ledger.tlog_proof(size - 1, None).await.expect("tlog-proof");
+    let p = TlogProof::parse(&text).expect("parse tlog-proof");
+    assert_eq!(p.extra.as_deref(), Some(&all[size as usize - 1][..]));
+    p.verify(&key.verifier(), ORIGIN)
+        .expect("tlog-proof verifies");
+}
+
+#[tokio::test]
+async fn appends_across_tile_boundaries_read_back_and_prove() {
+    for (name, store, _dir) in backends() {
+        let ledger = Ledger::new(store.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&store).await;
+        assert_eq!(ledger.size().await.expect("size"), 0);
+        assert!(ledger.latest().await.expect("latest").is_none());
+        assert!(matches!(
+            ledger.entry(0).await,
+            Err(log::LedgerError::IndexOutOfRange { index: 0, size: 0 })
+        ));
+
+        let mut all: Vec<Bytes> = Vec::new();
+        let mut tree = MemoryTree::new();
+        let mut rng = Rng(0x1ed6_e500_0000_0001);
+        let mut batches = vec![1u64, 254, 1, 1, 255, 256, 257, 3000];
+        let mut total: u64 = batches.iter().sum();
+        while total < 70_000 {
+            let b = 4096.min(70_000 - total);
+            batches.push(b);
+            total += b;
+        }
+        let mut sizes = Vec::new();
+        for b in batches {
+            let start = all.len() as u64;
+            let batch: Vec<Bytes> = (start..start + b).map(|i| entry("a", i)).collect();
+            let appended = ledger.append(&lock, &key, &batch).await.expect("append");
+            assert_eq!(appended.first_index, start);
+            assert_eq!(appended.checkpoint.size(), start + b);
+            for e in &batch {
+                tree.push(merkle::leaf_hash(e));
+            }
+            all.extend(batch);
+            sizes.push(all.len() as u64);
+            check_against(&name, &ledger, &key, &all, &tree, &mut rng).await;
+        }
+        assert_eq!(all.len(), 70_000);
+        // The spec's example: size 70,000 has these tiles (and they exist in the store).
+        for t in tiles::tiles_for_size(TreeSize(70_000)) {
+            assert!(
+                store.exists(&log::tile_path(&t)).await.expect("head"),
+                "{name}: {t}"
+            );
+        }
+        // Every kept checkpoint proves consistent with the latest.
+        let latest = ledger.latest().await.expect("latest").expect("cp");
+        for &n in &sizes {
+            let old = ledger.checkpoint_at(n).await.expect("kept").expect("kept");
+            let proof = ledger.consistency_proof(n, 70_000).await.expect("proof");
+            merkle::verify_consistency(
+                TreeSize(n),
+                TreeSize(70_000),
+                &proof,
+                &old.root(),
+                &latest.root(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: kept {n}: {e}"));
+        }
+        let report = ledger
+            .verify(&key.verifier(), Some(&latest.note), &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "{name}: {:#?}", report.findings);
+        assert_eq!(report.entries_checked, 70_000);
+        assert_eq!(report.checkpoints_checked as usize, sizes.len() + 2);
+
+        // Bad requests are refused, not answered wrongly.
+        assert!(matches!(
+            ledger.append(&lock, &key, &[]).await,
+            Err(log::LedgerError::EmptyBatch)
+        ));
+        let big = Bytes::from(vec![b'x'; 65_536]);
+        assert!(matches!(
+            ledger.append(&lock, &key, &[big]).await,
+            Err(log::LedgerError::EntryTooLarge { len: 65_536 })
+        ));
+        assert!(matches!(
+            ledger.inclusion_proof(0, 70_001).await,
+            Err(log::LedgerError::SizeOutOfRange { .. })
+        ));
+        let max = Bytes::from(vec![b'y'; 65_535]);
+        ledger
+            .append(&lock, &key, &[max.clone(), Bytes::new()])
+            .await
+            .expect("the largest and the empty entry fit");
+        assert_eq!(ledger.entry(70_000).await.expect("max"), max);
+        assert_eq!(ledger.entry(70_001).await.expect("empty"), Bytes::new());
+        let text = ledger.tlog_proof(70_001, None).await.expect("proof");
+        assert!(!text.contains("extra"), "an empty entry has no extra line");
+        TlogProof::parse(&text)
+            .expect("parse")
+            .verify(&key.verifier(), ORIGIN)
+            .expect("verifies");
+        lock.release().await.expect("release");
+    }
+}
+
+/// Writes what an append of `batch` onto `all` would write, with no checkpoint: a crash.
+async fn crashed_append(store: &Store, all: &[Bytes], batch: &[Bytes]) -> Vec<String> {
+    let old = all.len() as u64;
+    let new = old + batch.len() as u64;
+    let every: Vec<Bytes> = all.iter().chain(batch).cloned().collect();
+    let tree = MemoryTree::from_leaf_hashes(every.iter().map(|e| merkle::leaf_hash(e)));
+    let mut written = Vec::new();
+    for t in tiles::tiles_added(TreeSize(old), TreeSize(new)) {
+        let hashes: Vec<Hash> = t.nodes().map(|n| tree.node(n).expect("node")).collect();
+        let p = log::tile_path(&t);
+        store
+            .put_create(&p, Bytes::from(tiles::encode_tile(&hashes)))
+            .await
+            .expect("garbage tile");
+        written.push(p.to_string());
+        if t.level() == 0 {
+            let first = (t.index() * 256) as usize;
+            let es = &every[first..first + usize::from(t.width())];
+            let p = log::bundle_path(&t);
+            store
+                .put_create(&p, Bytes::from(tiles::encode_bundle(es).expect("bundle")))
+                .await
+                .expect("garbage bundle");
+            written.push(p.to_string());
+        }
+    }
+    written.sort();
+    written
+}
+
+#[tokio::test]
+async fn garbage_from_a_crashed_append_is_replaced_or_recovered() {
+    for (name, store, _dir) in backends() {
+        let ledger = Ledger::new(store.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&store).await;
+        let mut all: Vec<Bytes> = (0..300).map(|i| entry("base", i)).collect();
+        ledger.append(&lock, &key, &all).await.expect("append");
+
+        // A crash after the tiles of a batch of 700, before its checkpoint; then a DIFFERENT
+        // batch of 700 (same paths, other bytes) and one of 500 (some paths shared).
+        let lost: Vec<Bytes> = (0..700).map(|i| entry("lost", i)).collect();
+        let garbage = crashed_append(&store, &all, &lost).await;
+        assert!(!garbage.is_empty());
+        assert_eq!(ledger.size().await.expect("size"), 300, "{name}");
+        assert_eq!(ledger.entry(299).await.expect("entry"), all[299]);
+        let batch: Vec<Bytes> = (0..700).map(|i| entry("kept", i)).collect();
+        ledger
+            .append(&lock, &key, &batch)
+            .await
+            .expect("append over garbage");
+        all.extend(batch);
+        let got = ledger.entries(0, 1000).await.expect("entries");
+        assert_eq!(got, all, "{name}");
+        let latest = ledger.latest().await.expect("latest").expect("cp");
+        let tree = MemoryTree::from_leaf_hashes(all.iter().map(|e| merkle::leaf_hash(e)));
+        assert_eq!(latest.root(), tree.root());
+        let report = ledger
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "{name}: {:#?}", report.findings);
+
+        // Recovery removes what a crash leaves right of the edge, and only that.
+        let lost: Vec<Bytes> = (0..500).map(|i| entry("lost again", i)).collect();
+        let garbage = crashed_append(&store, &all, &lost).await;
+        let r = ledger.recover(&lock).await.expect("recover");
+        assert_eq!(r.size, 1000);
+        assert!(!r.checkpoint_kept, "checkpoints/1000 was there");
+        assert_eq!(r.removed, garbage, "{name}");
+        for p in &garbage {
+            assert!(!store.exists(&Path::from(p.as_str())).await.expect("head"));
+        }
+        let again = ledger.recover(&lock).await.expect("recover again");
+        assert!(
+            again.removed.is_empty() && !again.checkpoint_kept,
+            "idempotent"
+        );
+        let report = ledger
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "{name}: {:#?}", report.findings);
+        assert_eq!(ledger.entries(0, 1000).await.expect("entries"), all);
+
+        // A crashed append onto an empty ledger: everything is garbage.
+        let (_, empty_store, _d) = backends().remove(0);
+        let empty = Ledger::new(empty_store.clone(), ORIGIN);
+        let l2 = take_lock(&empty_store).await;
+        let garbage = crashed_append(&empty_store, &[], &all[..600]).await;
+        let r = empty.recover(&l2).await.expect("recover");
+        assert_eq!((r.size, r.removed.clone()), (0, garbage));
+        assert!(empty_store
+            .list_paths(&Path::from("ledger"))
+            .await
+            .expect("list")
+            .is_empty());
+        lock.release().await.expect("release");
+    }
+}
+
+#[tokio::test]
+async fn recover_recreates_a_lost_kept_checkpoint() {
+    for (name, store, _dir) in backends() {
+        let ledger = Ledger::new(store.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&store).await;
+        let r = ledger.recover(&lock).await.expect("recover empty");
+        assert_eq!(r, log::LedgerRecovery::default());
+        let batch: Vec<Bytes> = (0..10).map(|i| entry("k", i)).collect();
+        let a = ledger.append(&lock, &key, &batch).await.expect("append");
+        let kept = log::kept_checkpoint_path(10);
+        store.backend().delete(&kept).await.expect("lose it");
+        let report = ledger
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "a lost kept checkpoint is a warning only");
+        assert_eq!(report.codes(), [codes::CHECKPOINT_NOT_KEPT], "{name}");
+        let r = ledger.recover(&lock).await.expect("recover");
+        assert!(r.checkpoint_kept, "{name}");
+        assert_eq!(r.size, 10);
+        let back = ledger.checkpoint_at(10).await.expect("read").expect("kept");
+        assert_eq!(back.note, a.checkpoint.note);
+        assert!(!ledger.recover(&lock).await.expect("again").checkpoint_kept);
+        let report = ledger
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        lock.release().await.expect("release");
+    }
+}
+
+/// An append that crashed after its kept checkpoint was durable but before it replaced
+/// `ledger/checkpoint` is committed: recovery publishes it, and the next append extends it
+/// (it never signs a second tree of that size).
+#[tokio::test]
+async fn recover_rolls_forward_to_a_durable_kept_checkpoint() {
+    for (name, store, _dir) in backends() {
+        let ledger = Ledger::new(store.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&store).await;
+        let first: Vec<Bytes> = (0..5).map(|i| entry("a", i)).collect();
+        let a = ledger.append(&lock, &key, &first).await.expect("append");
+        let second: Vec<Bytes> = (5..9).map(|i| entry("b", i)).collect();
+        let b = ledger.append(&lock, &key, &second).await.expect("append");
+        // The crash: the published checkpoint is still the one of size 5.
+        overwrite(
+            &store,
+            "ledger/checkpoint",
+            a.checkpoint.note.clone().into_bytes(),
+        )
+        .await;
+        let fresh = Ledger::new(store.clone(), ORIGIN);
+        assert_eq!(fresh.size().await.expect("size"), 5, "{name}");
+        let r = fresh.recover(&lock).await.expect("recover");
+        assert_eq!(r.rolled_forward, Some(9), "{name}: {r:?}");
+        assert_eq!(r.size, 9, "{name}");
+        let latest = fresh.latest().await.expect("latest").expect("checkpoint");
+        assert_eq!(
+            latest.note, b.checkpoint.note,
+            "{name}: the kept note, unchanged"
+        );
+        let c = fresh
+            .append(&lock, &key, &[entry("c", 9)])
+            .await
+            .expect("append after roll-forward");
+        assert_eq!(c.first_index, 9, "{name}");
+        let report = fresh
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        assert_eq!(
+            fresh.recover(&lock).await.expect("again").rolled_forward,
+            None,
+            "{name}: idempotent"
+        );
+        lock.release().await.expect("release");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_shares_durable_writes() {
+    for (name, store, _dir) in backends() {
+        let ledger = Ledger::new(store.clone(), ORIGIN);
+        let key = Arc::new(key());
+        let gc = GroupCommit::start(ledger.clone(), take_lock(&store).await, key.clone());
+        let mut tasks = Vec::new();
+        for task in 0..64u64 {
+            let gc = gc.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for k in 0..100u64 {
+                    let e = entry(&format!("task {task}"), k);
+                    let (index, cp) = gc.append_one(e.clone()).await.expect("append_one");
+                    assert!(index < cp.size());
+                    got.push((index, e));
+                }
+                got
+            }));
+        }
+        let mut seen = HashMap::new();
+        for t in tasks {
+            for (index, e) in t.await.expect("task") {
+                assert!(seen.insert(index, e).is_none(), "index {index} given twice");
+            }
+        }
+        assert_eq!(seen.len(), 6400);
+        assert_eq!(
+            seen.keys().copied().collect::<BTreeSet<u64>>(),
+            (0..6400).collect()
+        );
+        for (index, e) in &seen {
+            assert_eq!(&ledger.entry(*index).await.expect("entry"), e, "{name}");
+        }
+        let batches = gc.batches();
+        eprintln!("{name}: 6400 entries in {batches} batches");
+        assert_eq!(gc.entries(), 6400);
+        assert!(
+            batches * 4 <= 6400,
+            "{name}: {batches} batches for 6400 entries"
+        );
+        let lock = gc.shutdown().await.expect("shutdown");
+        let report = ledger
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "{name}: {:#?}", report.findings);
+        lock.release().await.expect("release");
+    }
+}
+
+/// A ledger of 600 entries appended as 300, 200, 100: full and partial tiles at two levels,
+/// three kept checkpoints.
+async fn built(store: &Store, key: &ArchiveKey) -> Ledger {
+    let ledger = Ledger::new(store.clone(), ORIGIN);
+    let lock = take_lock(store).await;
+    let mut n = 0;
+    for b in [300u64, 200, 100] {
+        let batch: Vec<Bytes> = (n..n + b).map(|i| entry("t", i)).collect();
+        ledger.append(&lock, key, &batch).await.expect("append");
+        n += b;
+    }
+    lock.release().await.expect("release");
+    ledger
+}
+
+async fn get(store: &Store, path: &str) -> Vec<u8> {
+    store
+        .get_bytes(&Path::from(path))
+        .await
+        .expect("get")
+        .expect("present")
+        .to_vec()
+}
+
+async fn overwrite(store: &Store, path: &str, bytes: Vec<u8>) {
+    store
+        .backend()
+        .put(&Path::from(path), PutPayload::from(bytes))
+        .await
+        .expect("overwrite");
+}
+
+async fn flip(store: &Store, path: &str, at: usize) {
+    let mut b = get(store, path).await;
+    b[at] ^= 0x01;
+    overwrite(store, path, b).await;
+}
+
+#[tokio::test]
+async fn verify_names_each_tampering() {
+    type Tamper = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(Store, Arc<ArchiveKey>) -> futures::future::BoxFuture<'static, ()>,
+    );
+    let cases: Vec<Tamper> = vec![
+        (
+            "a byte of a full entry bundle",
+            codes::BUNDLE_MISMATCH,
+            "ledger/tile/entries/000",
+            |s, _| Box::pin(async move { flip(&s, "ledger/tile/entries/000", 20).await }),
+        ),
+        (
+            "a byte of the partial entry bundle",
+            codes::BUNDLE_MISMATCH,
+            "ledger/tile/entries/002.p/88",
+            |s, _| Box::pin(async move { flip(&s, "ledger/tile/entries/002.p/88", 5).await }),
+        ),
+        (
+            "a byte of a full level-0 tile",
+            codes::TILE_MISMATCH,
+            "ledger/tile/0/001",
+            |s, _| Box::pin(async move { flip(&s, "ledger/tile/0/001", 100).await }),
+        ),
+        (
+            "a byte of the partial level-0 tile",
+            codes::TILE_MISMATCH,
+            "ledger/tile/0/002.p/88",
+            |s, _| Box::pin(async move { flip(&s, "ledger/tile/0/002.p/88", 0).await }),
+        ),
+        (
+            "a byte of the level-1 tile",
+            codes::TILE_MISMATCH,
+            "ledger/tile/1/000.p/2",
+            |s, _| Box::pin(async move { flip(&s, "ledger/tile/1/000.p/2", 40).await }),
+        ),
+        (
+            "a byte of an old partial tile kept for size 500",
+            codes::TILE_MISMATCH,
+            "ledger/tile/0/001.p/244",
+            |s, _| Box::pin(async move { flip(&s, "ledger/tile/0/001.p/244", 31).await }),
+        ),
+        (
+            "a byte of the latest checkpoint's root line",
+            codes::CHECKPOINT_SIGNATURE,
+            "ledger/checkpoint",
+            |s, _| {
+                Box::pin(async move {
+                    let b = get(&s, "ledger/checkpoint").await;
+                    let root_line = String::from_utf8(b)
+                        .expect("utf-8")
+                        .find("\n600\n")
+                        .expect("size line")
+                        + 5;
+                    flip(&s, "ledger/checkpoint", root_line + 3).await
+                })
+            },
+        ),
+        (
+            "the last entry dropped from its bundle",
+            codes::BUNDLE_MALFORMED,
+            "ledger/tile/entries/002.p/88",
+            |s, _| {
+                Box::pin(async move {
+                    let p = "ledger/tile/entries/002.p/88";
+                    let b = get(&s, p).await;
+                    let last = entry("t", 599).len() + 2;
+                    overwrite(&s, p, b[..b.len() - last].to_vec()).await
+                })
+            },
+        ),
+        (
+            "the last batch dropped by putting the previous checkpoint back",
+            codes::CHECKPOINT_ROLLBACK,
+            "ledger/checkpoints/00000000000000000600",
+            |s, _| {
+                Box::pin(async move {
+                    let old = get(&s, "ledger/checkpoints/00000000000000000500").await;
+                    overwrite(&s, "ledger/checkpoint", old).await
+                })
+            },
+        ),
+        (
+            "a forked checkpoint signed with the archive key",
+            codes::CHECKPOINT_FORK,
+            "ledger/checkpoints/00000000000000000500",
+            |s, k| {
+                Box::pin(async move {
+                    let fork = Checkpoint::new(ORIGIN, TreeSize(500), merkle::leaf_hash(b"fork"))
+                        .expect("checkpoint")
+                        .sign(&k)
+                        .expect("sign");
+                    overwrite(
+                        &s,
+                        "ledger/checkpoints/00000000000000000500",
+                        fork.into_bytes(),
+                    )
+                    .await
+                })
+            },
+        ),
+    ];
+    for (backend, _, _) in backends() {
+        let mut codes_seen = BTreeSet::new();
+        for (what, code, path, tamper) in &cases {
+            let (_, store, _dir) = backends()
+                .into_iter()
+                .find(|(n, _, _)| *n == backend)
+                .expect("backend");
+            let key = Arc::new(key());
+            let ledger = built(&store, &key).await;
+            let clean = ledger
+                .verify(&key.verifier(), None, &|_| {})
+                .await
+                .expect("verify");
+            assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
+            tamper(store.clone(), key.clone()).await;
+            let r = ledger
+                .verify(&key.verifier(), None, &|_| {})
+                .await
+                .expect("verify");
+            assert!(!r.is_ok(), "{backend}: {what} went unnoticed");
+            let found: Vec<(&str, &str)> = r
+                .findings
+                .iter()
+                .map(|f| (f.code.as_str(), f.path.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [(*code, *path)],
+                "{backend}: {what}: {:#?}",
+                r.findings
+            );
+            codes_seen.insert(*code);
+        }
+        assert_eq!(
+            codes_seen.len(),
+            6,
+            "one distinct code per kind of tampering"
+        );
+    }
+}
+
+#[tokio::test]
+async fn since_proves_a_prefix_and_refuses_a_fork() {
+    let (_, store, _dir) = backends().remove(1);
+    let key = key();
+    let ledger = built(&store, &key).await;
+    let at_500 = ledger
+        .checkpoint_at(500)
+        .await
+        .expect("read")
+        .expect("kept");
+    let r = ledger
+        .verify(&key.verifier(), Some(&at_500.note), &|_| {})
+        .await
+        .expect("verify");
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+
+    let fork = Checkpoint::new(ORIGIN, TreeSize(450), merkle::leaf_hash(b"elsewhere"))
+        .expect("cp")
+        .sign(&key)
+        .expect("sign");
+    let r = ledger
+        .verify(&key.verifier(), Some(&fork), &|_| {})
+        .await
+        .expect("verify");
+    assert_eq!(r.codes(), [codes::SINCE_FORK, codes::SINCE_PROOF]);
+
+    let beyond = Checkpoint::new(ORIGIN, TreeSize(601), merkle::leaf_hash(b"x"))
+        .expect("cp")
+        .sign(&key)
+        .expect("sign");
+    let r = ledger
+        .verify(&key.verifier(), Some(&beyond), &|_| {})
+        .await
+        .expect("verify");
+    assert_eq!(r.codes(), [codes::SINCE_BEYOND]);
+
+    let other = ArchiveKey::generate(ORIGIN).expect("other key");
+    let r = ledger
+        .verify(&key.verifier(), Some(&at_500.note), &|_| {})
+        .await
+        .expect("verify");
+    assert!(r.is_ok());
+    let r = ledger
+        .verify(&other.verifier(), None, &|_| {})
+        .await
+        .expect("verify");
+    assert!(r.codes().contains(&codes::CHECKPOINT_SIGNATURE));
+
+    // The progress callback sees every entry.
+    let last = std::sync::atomic::AtomicU64::new(0);
+    ledger
+        .verify(&key.verifier(), None, &|n| {
+            last.store(n, std::sync::atomic::Ordering::Relaxed)
+        })
+        .await
+        .expect("verify");
+    assert_eq!(last.into_inner(), 600);
+}
+
+/// Every `LEDGER_*` code `verify` can emit is in the table of `formats/ledger.md` §10, and
+/// the table lists no code the code does not emit.
+#[test]
+fn verify_codes_are_documented() {
+    fn scan(text: &str, open: char, close: char) -> BTreeSet<String> {
+        text.split(open)
+            .skip(1)
+            .filter_map(|s| s.split(close).next())
+            .filter(|s| {
+                s.starts_with("LEDGER_")
+                    && s.len() > 7
+                    && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            })
+            .map(String::from)
+            .collect()
+    }
+    let src = include_str!("../src/ledger/log.rs");
+    let doc = include_str!("../formats/ledger.md");
+    let emitted = scan(src, '"', '"');
+    let documented = scan(doc, '`', '`');
+    assert!(emitted.len() >= 20, "{emitted:?}");
+    assert_eq!(
+        emitted, documented,
+        "formats/ledger.md §10 and src/ledger/log.rs"
+    );
+}
+
+/// Durable appends per second with 64 concurrent appenders on a `file://` store (a probe, not
+/// a pass/fail test: `cargo test --release --test ledger_store -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn group_commit_throughput() {
+    let (_, store, _dir) = backends().remove(if std::env::var("LEDGER_BENCH_MEMORY").is_ok() {
+        0
+    } else {
+        1
+    });
+    let ledger = Ledger::new(store.clone(), ORIGIN);
+    let key = Arc::new(key());
+    let gc = GroupCommit::start(ledger.clone(), take_lock(&store).await, key.clone());
+    let per_task = 2000u64;
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..64u64 {
+        let gc = gc.clone();
+        tasks.push(tokio::spawn(async move {
+            for k in 0..per_task {
+                let e = Bytes::from(format!(
+                    "{{\"actor\":\"task {task}\",\"n\":{k},\"object_id\":\"urn:strongroom:0194-WS·2016-D30-BGS-{k:04}\",\"sha512\":\"{}\",\"time\":\"2026-01-01T00:00:00Z\",\"type\":\"record.read\",\"v\":1}}",
+                    "ab".repeat(64)
+                ));
+                gc.append_one(e).await.expect("append_one");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = 64 * per_task;
+    eprintln!(
+        "{n} durable entries in {secs:.2}s: {:.0} entries/s, {} batches ({:.0} entries/batch)",
+        n as f64 / secs,
+        gc.batches(),
+        n as f64 / gc.batches() as f64
+    );
+    let started = std::time::Instant::now();
+    let r = ledger
+        .verify(&key.verifier(), None, &|_| {})
+        .await
+        .expect("verify");
+    assert!(r.is_ok());
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "verify: {} entries in {secs:.2}s: {:.0} entries/s",
+        r.entries_checked,
+        r.entries_checked as f64 / secs
+    );
+    let started = std::time::Instant::now();
+    for i in 0..1000u64 {
+        ledger
+            .inclusion_proof((i * 7919) % n, n)
+            .await
+            .expect("proof");
+    }
+    eprintln!(
+        "inclusion proof at {n} leaves: {:.3} ms each",
+        started.elapsed().as_secs_f64()
+    );
+    gc.shutdown()
+        .await
+        .expect("shutdown")
+        .release()
+        .await
+        .expect("release");
+}
