@@ -3,6 +3,7 @@
 //! diagnostics to stderr. Exit codes as for every command: 0 done, 1 invalid or damaged,
 //! 2 usage or environment errors (returned as `Err`).
 
+use crate::print_json;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -53,13 +54,6 @@ pub enum LedgerCommand {
         #[arg(long)]
         key: Option<String>,
     },
-}
-
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
 }
 
 async fn open(home_dir: &Path) -> Result<(Home, Store, ArchiveInfo, Ledger)> {
