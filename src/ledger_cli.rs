@@ -4,7 +4,7 @@
 //! 2 usage or environment errors (returned as `Err`).
 
 use crate::print_json;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
