@@ -18,7 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Map, Value};
 
 use super::layout::{Layout0003, EXTENSION_0003};
-use crate::digest::{Algorithm, Hasher, MultiHasher, CHUNK};
+use crate::digest::{Algorithm, Hasher, CHUNK};
 
 /// Whether a finding makes the object or storage root invalid (a MUST of the spec) or only
 /// departs from a SHOULD.
@@ -1048,8 +1048,11 @@ async fn run_digest_job(
     store: &dyn ObjectStore,
     job: DigestJob,
 ) -> Result<(Vec<(String, &'static str, String)>, u64), Error> {
-    let algs: Vec<Algorithm> = job.expect.iter().map(|e| e.alg).collect();
-    let mut hasher = MultiHasher::new(&algs);
+    let mut algs: Vec<Algorithm> = job.expect.iter().map(|e| e.alg).collect();
+    algs.sort();
+    algs.dedup();
+    let mut hashers: Vec<Hasher> = algs.into_iter().map(Hasher::new).collect();
+    let mut bytes = 0u64;
     let mut out = Vec::new();
     let read_err = |source| Error::Read {
         path: job.entry.location.to_string(),
@@ -1068,8 +1071,10 @@ async fn run_digest_job(
         Err(e) => return Err(read_err(e)),
     };
     let mut stream = get.into_stream();
-    // Chunks are gathered to CHUNK bytes and hashed on tokio's blocking pool when there is
-    // one, so that several files hash on several cores; memory stays at one buffer per job.
+    // Chunks are gathered to CHUNK bytes and each digest of a chunk runs as its own task on
+    // tokio's blocking pool when there is one: sha512 and sha256 of one large file then use
+    // two cores (one digest of one stream cannot be split), and several files more. Memory
+    // stays at one buffer per job.
     let runtime = tokio::runtime::Handle::try_current().ok();
     let mut buf = bytes::BytesMut::new();
     loop {
@@ -1080,28 +1085,33 @@ async fn run_digest_job(
         }
         if buf.len() >= CHUNK || (done && !buf.is_empty()) {
             let data = buf.split().freeze();
-            hasher = match &runtime {
+            bytes += data.len() as u64;
+            hashers = match &runtime {
                 Some(rt) => {
-                    let mut h = hasher;
-                    match rt
-                        .spawn_blocking(move || {
-                            h.update(&data);
-                            h
-                        })
-                        .await
-                    {
-                        Ok(h) => h,
-                        Err(e) => {
-                            return Err(Error::Hash {
-                                path: job.entry.location.to_string(),
-                                source: e,
+                    let tasks: Vec<_> = hashers
+                        .into_iter()
+                        .map(|mut h| {
+                            let data = data.clone();
+                            rt.spawn_blocking(move || {
+                                h.update(&data);
+                                h
                             })
-                        }
+                        })
+                        .collect();
+                    let mut next = Vec::with_capacity(tasks.len());
+                    for t in tasks {
+                        next.push(t.await.map_err(|e| Error::Hash {
+                            path: job.entry.location.to_string(),
+                            source: e,
+                        })?);
                     }
+                    next
                 }
                 None => {
-                    hasher.update(&data);
-                    hasher
+                    for h in &mut hashers {
+                        h.update(&data);
+                    }
+                    hashers
                 }
             };
         }
@@ -1109,8 +1119,10 @@ async fn run_digest_job(
             break;
         }
     }
-    let bytes = hasher.bytes();
-    let got = hasher.finish();
+    let got: BTreeMap<Algorithm, String> = hashers
+        .into_iter()
+        .map(|h| (h.algorithm(), h.finish()))
+        .collect();
     for e in &job.expect {
         if let Some(actual) = got.get(&e.alg) {
             if *actual != e.digest {
