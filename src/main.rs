@@ -420,6 +420,19 @@ async fn run(cli: &Cli) -> Result<u8> {
                     println!("DAMAGED records: {}", r.damaged_records().join(", "));
                 }
             }
+            // The run itself is evidence, recorded whatever it found; the findings above are
+            // shown even when the ledger cannot take the record (a damaged ledger refuses).
+            match verify::record_audit(&store, &home.key()?, &actor(cli), reference_codes, &r).await
+            {
+                Ok(index) => eprintln!("this run is recorded as ledger entry {index}"),
+                Err(e) => {
+                    eprintln!(
+                        "could not record this run in the ledger: {:#}",
+                        anyhow::Error::new(e)
+                    );
+                    return Ok(if r.is_intact() { 2 } else { 1 });
+                }
+            }
             Ok(if r.is_intact() { 0 } else { 1 })
         }
         Command::Receipt {

@@ -238,6 +238,71 @@ pub async fn verify(
     Ok(report)
 }
 
+/// Records a verification run as a `fixity.audited` ledger entry (what was checked, what
+/// failed), durable before it returns; returns its index. The audit trail DA/T 70 asks for:
+/// the archive can show when it last re-read everything, and what it found.
+pub async fn record_audit(
+    store: &Store,
+    key: &crate::sign::ArchiveKey,
+    actor: &str,
+    refs: &[String],
+    report: &VerifyReport,
+) -> Result<u64, VerifyError> {
+    let scope = if refs.is_empty() {
+        "all".to_string()
+    } else {
+        let list = refs.join(",");
+        if list.len() <= 1024 {
+            list
+        } else {
+            format!(
+                "sha256:{}",
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, list.as_bytes()).as_ref())
+            )
+        }
+    };
+    let damaged = report.damaged_records();
+    let event = crate::ledger::entry::Event::FixityAudited {
+        scope,
+        records_checked: report.records_checked as u64,
+        files_checked: report.files_checked,
+        bytes_checked: report.bytes_checked,
+        result: if report.is_intact() {
+            "intact"
+        } else {
+            "damaged"
+        }
+        .into(),
+        damaged_count: damaged.len() as u64,
+        damaged: damaged.into_iter().take(100).collect(),
+        problems: report
+            .damage
+            .iter()
+            .filter(|d| d.severity == "error")
+            .count() as u64,
+    };
+    let entries = crate::ledger::commit::encode_all(&[event], actor, &store::now_rfc3339())
+        .map_err(|e| {
+            VerifyError::Ledger(crate::ledger::log::LedgerError::Inconsistent {
+                path: "fixity.audited".into(),
+                message: e.to_string(),
+            })
+        })?;
+    let lock =
+        crate::access::lock_waiting(store, actor, std::time::Duration::from_secs(120)).await?;
+    let result = async {
+        let ledger = crate::ledger::commit::open(store).await?;
+        ledger.recover(&lock).await?;
+        store.recover(&lock).await?;
+        Ok::<_, VerifyError>(ledger.append(&lock, key, &entries).await?.first_index)
+    }
+    .await;
+    let released = lock.release().await;
+    let index = result?;
+    released?;
+    Ok(index)
+}
+
 /// One object as the ledger knows it.
 struct Promised {
     reference_code: String,

@@ -313,6 +313,12 @@ fn verify_names_each_damaged_record_and_file() {
     let named = a.run(&["verify", code1]);
     assert_eq!(named.status.code(), Some(1));
     assert!(text(&named.stdout).contains(code1));
+    // Each run is in the ledger with what it found.
+    let audit = ledger_entry(&a, ledger_size(&a) - 1);
+    assert_eq!(audit["type"], "fixity.audited");
+    assert_eq!(audit["scope"], code1);
+    assert_eq!(audit["result"], "damaged");
+    assert_eq!(audit["damaged"], serde_json::json!([code1]));
 }
 
 /// The ledger's size, from the latest signed checkpoint (its second line).
@@ -405,6 +411,14 @@ fn reads_by_a_person_are_recorded_in_the_ledger_before_the_content_is_shown() {
         let v = a.run(cmd);
         assert_eq!(v.status.code(), Some(0), "{cmd:?}: {}", text(&v.stdout));
     }
+    // The verify run is itself recorded: what it checked and what it found.
+    assert_eq!(ledger_size(&a), before + 3);
+    let audit = ledger_entry(&a, before + 2);
+    assert_eq!(audit["type"], "fixity.audited");
+    assert_eq!(audit["scope"], "all");
+    assert_eq!(audit["result"], "intact");
+    assert_eq!(audit["damaged_count"], 0);
+    assert!(audit["files_checked"].as_u64().unwrap_or(0) > 0, "{audit}");
 }
 
 #[test]

@@ -183,6 +183,26 @@ pub enum Event {
         /// Why (`--purpose`).
         purpose: String,
     },
+    /// `fixity.audited` (定期检测): a run of `verify` re-read the archive's bytes; what was
+    /// checked and what failed (DA/T 70 asks for the four checks periodically in storage).
+    FixityAudited {
+        /// `all`, or the 档号 asked for (their list, or its sha256 when long).
+        scope: String,
+        /// Records checked.
+        records_checked: u64,
+        /// Files whose digests were recomputed.
+        files_checked: u64,
+        /// Bytes re-read.
+        bytes_checked: u64,
+        /// `intact` or `damaged`.
+        result: String,
+        /// 档号 of the damaged records (at most 100; `damaged_count` counts them all).
+        damaged: Vec<String>,
+        /// Number of damaged records.
+        damaged_count: u64,
+        /// Problems found (error-level findings).
+        problems: u64,
+    },
 }
 
 impl Event {
@@ -253,6 +273,26 @@ impl Event {
                 }
                 put("purpose", purpose.as_str().into());
                 "record.read"
+            }
+            Event::FixityAudited {
+                scope,
+                records_checked,
+                files_checked,
+                bytes_checked,
+                result,
+                damaged,
+                damaged_count,
+                problems,
+            } => {
+                put("scope", scope.as_str().into());
+                put("records_checked", (*records_checked).into());
+                put("files_checked", (*files_checked).into());
+                put("bytes_checked", (*bytes_checked).into());
+                put("result", result.as_str().into());
+                put("damaged", damaged.clone().into());
+                put("damaged_count", (*damaged_count).into());
+                put("problems", (*problems).into());
+                "fixity.audited"
             }
         };
         (kind, m)
