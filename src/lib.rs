@@ -20,6 +20,7 @@ pub mod ocfl;
 pub mod package;
 pub mod record;
 pub mod refcode;
+pub mod seals;
 pub mod sign;
 pub mod store;
 pub mod verify;

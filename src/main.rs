@@ -5,6 +5,7 @@
 //! environment errors.
 
 mod ledger_cli;
+mod seal_cli;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -126,6 +127,12 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: ledger_cli::LedgerCommand,
+    },
+    /// Electronic seals: the registry of agencies' trusted certificates and keys, and
+    /// verification of a file's detached seal against it.
+    Seal {
+        #[command(subcommand)]
+        command: seal_cli::SealCommand,
     },
     /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
     Demo {
@@ -523,6 +530,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             }
         }
         Command::Ledger { command } => ledger_cli::run(&cli.home, cli.json, command).await,
+        Command::Seal { command } => seal_cli::run(&cli.home, cli.json, &actor(cli), command).await,
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {
                 let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;

@@ -183,6 +183,24 @@ pub enum Event {
         /// Why (`--purpose`).
         purpose: String,
     },
+    /// `seal.verified`: a seal over a record's file was verified at intake (the verdict and
+    /// its evidence are in the record's `evidence/intake.json`).
+    SealVerified {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// Logical path of the sealed file.
+        file: String,
+        /// Logical path of the seal file.
+        seal_file: String,
+        /// `valid` (intake refuses anything else).
+        result: String,
+        /// The trust anchor the signer chained to.
+        anchor: String,
+        /// sha256 of the verdict's canonical JSON, as kept in the evidence.
+        verdict_sha256: String,
+    },
     /// `fixity.audited` (定期检测): a run of `verify` re-read the archive's bytes; what was
     /// checked and what failed (DA/T 70 asks for the four checks periodically in storage).
     FixityAudited {
@@ -202,6 +220,65 @@ pub enum Event {
         damaged_count: u64,
         /// Problems found (error-level findings).
         problems: u64,
+    },
+    /// `seal.anchor.added`: a trust anchor (an agency's CA certificate or bare public key)
+    /// entered the seal registry (`formats/seals.md`, "The seal registry").
+    SealAnchorAdded {
+        /// Agency-Code whose seals the anchor vouches for.
+        agency_code: String,
+        /// `sha256:` of the anchor's DER (certificate, or SubjectPublicKeyInfo of a bare key).
+        anchor_fingerprint: String,
+        /// `certificate` or `public_key`.
+        anchor_kind: String,
+        /// The registry change's id (also in its documents).
+        change: String,
+        /// `sha256:` of the anchor document as stored.
+        document_sha256: String,
+    },
+    /// `seal.anchor.revoked`: an anchor is no longer trusted from `revoked_at` on.
+    SealAnchorRevoked {
+        /// Agency-Code.
+        agency_code: String,
+        /// `sha256:` fingerprint of the anchor.
+        anchor_fingerprint: String,
+        /// RFC 3339 time from which the anchor is not trusted.
+        revoked_at: String,
+        /// The registry change's id.
+        change: String,
+        /// `sha256:` of the revocation document as stored.
+        document_sha256: String,
+    },
+    /// `seal.certificate.revoked`: a certificate (issuer, serial) revoked by hand.
+    SealCertificateRevoked {
+        /// Agency-Code.
+        agency_code: String,
+        /// `sha256:` fingerprint of the issuing CA anchor.
+        issuer_fingerprint: String,
+        /// Serial number, lowercase hex.
+        serial: String,
+        /// RFC 3339 revocation time.
+        revoked_at: String,
+        /// The registry change's id.
+        change: String,
+        /// `sha256:` of the revocation document as stored.
+        document_sha256: String,
+    },
+    /// `seal.crl.imported`: a CRL, verified with an anchor's key, entered the registry.
+    SealCrlImported {
+        /// Agency-Code.
+        agency_code: String,
+        /// `sha256:` of the CRL's DER.
+        crl_sha256: String,
+        /// `sha256:` fingerprint of the anchor that issued (and signed) it.
+        issuer_fingerprint: String,
+        /// The CRL's thisUpdate (RFC 3339).
+        this_update: String,
+        /// Number of revoked certificates it lists.
+        revoked: u64,
+        /// The registry change's id.
+        change: String,
+        /// `sha256:` of the CRL's summary document as stored.
+        document_sha256: String,
     },
 }
 
@@ -274,6 +351,24 @@ impl Event {
                 put("purpose", purpose.as_str().into());
                 "record.read"
             }
+            Event::SealVerified {
+                reference_code,
+                object_id,
+                file,
+                seal_file,
+                result,
+                anchor,
+                verdict_sha256,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("file", file.as_str().into());
+                put("seal_file", seal_file.as_str().into());
+                put("result", result.as_str().into());
+                put("anchor", anchor.as_str().into());
+                put("verdict_sha256", verdict_sha256.as_str().into());
+                "seal.verified"
+            }
             Event::FixityAudited {
                 scope,
                 records_checked,
@@ -293,6 +388,68 @@ impl Event {
                 put("damaged_count", (*damaged_count).into());
                 put("problems", (*problems).into());
                 "fixity.audited"
+            }
+            Event::SealAnchorAdded {
+                agency_code,
+                anchor_fingerprint,
+                anchor_kind,
+                change,
+                document_sha256,
+            } => {
+                put("agency_code", agency_code.as_str().into());
+                put("anchor_fingerprint", anchor_fingerprint.as_str().into());
+                put("anchor_kind", anchor_kind.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "seal.anchor.added"
+            }
+            Event::SealAnchorRevoked {
+                agency_code,
+                anchor_fingerprint,
+                revoked_at,
+                change,
+                document_sha256,
+            } => {
+                put("agency_code", agency_code.as_str().into());
+                put("anchor_fingerprint", anchor_fingerprint.as_str().into());
+                put("revoked_at", revoked_at.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "seal.anchor.revoked"
+            }
+            Event::SealCertificateRevoked {
+                agency_code,
+                issuer_fingerprint,
+                serial,
+                revoked_at,
+                change,
+                document_sha256,
+            } => {
+                put("agency_code", agency_code.as_str().into());
+                put("issuer_fingerprint", issuer_fingerprint.as_str().into());
+                put("serial", serial.as_str().into());
+                put("revoked_at", revoked_at.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "seal.certificate.revoked"
+            }
+            Event::SealCrlImported {
+                agency_code,
+                crl_sha256,
+                issuer_fingerprint,
+                this_update,
+                revoked,
+                change,
+                document_sha256,
+            } => {
+                put("agency_code", agency_code.as_str().into());
+                put("crl_sha256", crl_sha256.as_str().into());
+                put("issuer_fingerprint", issuer_fingerprint.as_str().into());
+                put("this_update", this_update.as_str().into());
+                put("revoked", (*revoked).into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "seal.crl.imported"
             }
         };
         (kind, m)

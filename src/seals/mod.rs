@@ -1,0 +1,121 @@
+//! Electronic seals and signatures (电子印章/电子签名): the seal registry of trusted agency
+//! keys, and the verification of detached seals against it.
+//!
+//! Owns everything under `seals/` in the store (the registry) and the parsing and checking
+//! of seal formats; it never writes records or touches `ocfl/`. Specified in
+//! `formats/seals.md`.
+//!
+//! - [`registry`]: trust anchors per agency (CA certificates or bare public keys) with
+//!   validity windows, revocations and imported CRLs, each change a ledger entry.
+//! - [`jws`]: detached JWS seals (RFC 7515 / RFC 7797) for agencies with a bare key.
+//! - [`cms`]: detached CMS SignedData seals (`X.p7s`, RFC 5652) for agencies with a PKI.
+//! - [`x509`]: certificates, CRLs and chain validation (the anchors the registry hands over).
+//! - [`verdict`]: verdict codes, evidence and algorithm policy, shared by every format.
+
+pub mod cms;
+pub mod jws;
+pub mod registry;
+pub mod verdict;
+pub mod x509;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use registry::Registry;
+use verdict::{AlgorithmPolicy, SealCode, SealError, SealProblem, SealVerdict};
+
+/// The seal forms a file `X` may have beside it: `X.p7s` (CMS) or `X.jws` (JWS).
+pub const SEAL_SUFFIXES: [&str; 2] = [".p7s", ".jws"];
+
+/// The file a seal file seals: its path without the seal suffix (`正文.pdf.p7s` →
+/// `正文.pdf`), or None when the name has no seal suffix.
+pub fn sealed_path(seal_path: &str) -> Option<&str> {
+    SEAL_SUFFIXES.iter().find_map(|s| {
+        let lower = seal_path.to_ascii_lowercase();
+        lower
+            .ends_with(s)
+            .then(|| &seal_path[..seal_path.len() - s.len()])
+            .filter(|p| !p.is_empty() && !p.ends_with('/'))
+    })
+}
+
+/// Verifies the seal file `seal` over `file` against agency `agency`'s anchors in `registry`,
+/// judged at `at` when the seal carries no signing time: the one entry point for the CLI's
+/// verification service and intake. The form is chosen by the seal's suffix. Problems with
+/// the seal are data in the verdict; only reading the files is an error.
+pub fn verify_seal_file(
+    file: &Path,
+    seal: &Path,
+    registry: &Registry,
+    agency: &str,
+    policy: &AlgorithmPolicy,
+    at: DateTime<Utc>,
+) -> Result<SealVerdict, SealError> {
+    let read = |p: &Path| std::fs::read(p).map_err(|source| SealError::ReadContent { source });
+    let name = seal.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".jws") {
+        let size = std::fs::metadata(seal)
+            .map_err(|source| SealError::ReadContent { source })?
+            .len();
+        if size > jws::MAX_JWS_SIZE {
+            return Ok(refused(
+                "jws-detached",
+                at,
+                SealCode::Malformed,
+                format!(
+                    "the seal file is {size} bytes: a detached JWS is a header and a signature, \
+                     at most {} bytes",
+                    jws::MAX_JWS_SIZE
+                ),
+            ));
+        }
+        let text = String::from_utf8_lossy(&read(seal)?).into_owned();
+        jws::verify_detached(file, &text, registry, agency, policy, at)
+            .map_err(|source| SealError::ReadContent { source })
+    } else if name.ends_with(".p7s") {
+        let sig = read(seal)?;
+        let content =
+            std::fs::File::open(file).map_err(|source| SealError::ReadContent { source })?;
+        cms::verify_detached(
+            &sig,
+            std::io::BufReader::new(content),
+            &registry.anchors_for(agency),
+            &registry.revocations(),
+            at,
+            policy,
+        )
+    } else {
+        Ok(refused(
+            "unknown",
+            at,
+            SealCode::Malformed,
+            "a seal file must be a detached CMS signature (.p7s) or a detached JWS (.jws)".into(),
+        ))
+    }
+}
+
+fn refused(format: &str, at: DateTime<Utc>, code: SealCode, message: String) -> SealVerdict {
+    let problem = SealProblem::new(code, message);
+    SealVerdict {
+        valid: false,
+        format: format.into(),
+        problems: vec![problem],
+        signers: Vec::new(),
+        intake_time: at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sealed_path;
+
+    #[test]
+    fn a_seal_names_the_file_it_seals() {
+        assert_eq!(sealed_path("正文.pdf.p7s"), Some("正文.pdf"));
+        assert_eq!(sealed_path("附件/清单.txt.JWS"), Some("附件/清单.txt"));
+        assert_eq!(sealed_path("正文.pdf"), None);
+        assert_eq!(sealed_path(".p7s"), None);
+        assert_eq!(sealed_path("dir/.jws"), None);
+    }
+}
