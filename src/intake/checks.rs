@@ -11,6 +11,8 @@ use crate::findings::{Category, Finding};
 use crate::formats::{self, Identification, Registry};
 use crate::record::{self, FileRole, RecordMetadata};
 use crate::refcode::{RefCode, SeriesKey};
+use crate::seals::registry::Registry as SealRegistry;
+use crate::seals::verdict::{AlgorithmPolicy, SealVerdict};
 use crate::store::{Store, StoreError};
 
 use super::receipt::{check_results, FileDigests, TransferId};
@@ -55,6 +57,23 @@ pub struct PlannedFile {
     pub role: FileRole,
     /// Identified format (main and attachment files).
     pub format: Option<Identification>,
+    /// For a `seal` file: the verdict on it, over the file it seals.
+    pub seal: Option<SealVerdict>,
+}
+
+/// What seals are checked against: the registry as committed when the transfer is checked,
+/// the transfer's agency, the algorithm policy and the time a seal without a signing time is
+/// judged at (the intake time).
+#[derive(Debug, Clone)]
+pub struct SealContext {
+    /// The seal registry.
+    pub registry: SealRegistry,
+    /// `Agency-Code` of the transfer (None when bag-info lacks it: reported elsewhere).
+    pub agency: Option<String>,
+    /// Allowed algorithms and key sizes.
+    pub policy: AlgorithmPolicy,
+    /// The intake time.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Profile checks on bag-info and manifests; returns the transfer id when complete.
@@ -169,7 +188,11 @@ fn digests_of(f: &crate::bagit::PayloadFile) -> FileDigests {
 }
 
 /// Checks every record folder against its record.json and its files.
-pub fn records(bag: &Bag, fonds_code: Option<&str>) -> (Vec<RecordPlan>, Vec<Finding>) {
+pub fn records(
+    bag: &Bag,
+    fonds_code: Option<&str>,
+    seals: &SealContext,
+) -> (Vec<RecordPlan>, Vec<Finding>) {
     let registry = Registry::builtin();
     let mut out = Vec::new();
     // folder → (path in folder → payload file)
@@ -282,11 +305,17 @@ pub fn records(bag: &Bag, fonds_code: Option<&str>) -> (Vec<RecordPlan>, Vec<Fin
                 continue;
             };
             let mut format = None;
+            let mut seal = None;
             if matches!(rf.role, FileRole::Main | FileRole::Attachment) {
                 let abs = bag.root.join(&pf.path);
                 let (identified, findings) = formats::assess(&registry, &abs, &pf.path, &who);
                 out.extend(findings);
                 format = identified;
+            }
+            if rf.role == FileRole::Seal {
+                let (verdict, findings) = check_seal(bag, seals, files, &rf.path, &pf.path, &who);
+                out.extend(findings);
+                seal = verdict;
             }
             planned.push(PlannedFile {
                 path: rf.path.clone(),
@@ -295,6 +324,7 @@ pub fn records(bag: &Bag, fonds_code: Option<&str>) -> (Vec<RecordPlan>, Vec<Fin
                 declared: pf.declared.clone(),
                 role: rf.role,
                 format,
+                seal,
             });
         }
         if ok {
@@ -309,6 +339,75 @@ pub fn records(bag: &Bag, fonds_code: Option<&str>) -> (Vec<RecordPlan>, Vec<Fin
     }
     out.extend(series_within_transfer(&plans));
     (plans, out)
+}
+
+/// Verifies one `seal` file of a record over the file it seals (`X.p7s` or `X.jws` beside
+/// `X`, in the same record) against the transfer agency's anchors. Every problem is an
+/// authenticity finding on the seal file, in the verdict's words.
+fn check_seal(
+    bag: &Bag,
+    seals: &SealContext,
+    files: &BTreeMap<String, &crate::bagit::PayloadFile>,
+    seal_path: &str,
+    seal_bag_path: &str,
+    who: &str,
+) -> (Option<SealVerdict>, Vec<Finding>) {
+    let at = |f: Finding| f.record(who.to_string()).file(seal_bag_path.to_string());
+    let Some(target) = crate::seals::sealed_path(seal_path) else {
+        return (
+            None,
+            vec![at(Finding::error(
+                "SEAL_NAME",
+                Category::Authenticity,
+                "a seal file is named after the file it seals plus .p7s (CMS) or .jws (JWS), \
+                 e.g. 正文.pdf.p7s",
+            ))],
+        );
+    };
+    let Some(sealed) = files.get(target) else {
+        return (
+            None,
+            vec![at(Finding::error(
+                "SEAL_TARGET_MISSING",
+                Category::Authenticity,
+                format!("the seal is for {target}, which this record does not hold"),
+            ))],
+        );
+    };
+    let Some(agency) = seals.agency.as_deref() else {
+        return (None, Vec::new()); // bag-info lacks Agency-Code: PROFILE_INFO_MISSING says so
+    };
+    match crate::seals::verify_seal_file(
+        &bag.root.join(&sealed.path),
+        &bag.root.join(seal_bag_path),
+        &seals.registry,
+        agency,
+        &seals.policy,
+        seals.at,
+    ) {
+        Ok(v) => {
+            let findings = v
+                .problems
+                .iter()
+                .map(|p| {
+                    at(Finding::error(
+                        p.code.as_str(),
+                        Category::Authenticity,
+                        format!("seal over {target}: {}", p.message),
+                    ))
+                })
+                .collect();
+            (Some(v), findings)
+        }
+        Err(e) => (
+            None,
+            vec![at(Finding::error(
+                "SEAL_UNREADABLE",
+                Category::Authenticity,
+                format!("cannot read the seal or the file it seals: {e}"),
+            ))],
+        ),
+    }
 }
 
 fn series_of(m: &RecordMetadata) -> SeriesKey {
@@ -468,6 +567,7 @@ pub fn evidence(
         declared: declared_rj,
         computed: computed(&plan.record_json),
         format: None,
+        seal: None,
     }];
     for f in &plan.files {
         files.push(EvidenceFile {
@@ -485,6 +585,7 @@ pub fn evidence(
                 mime: i.mime.clone(),
                 detail: i.detail.clone(),
             }),
+            seal: f.seal.clone(),
         });
     }
     let code = plan.metadata.reference_code.as_str();

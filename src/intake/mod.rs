@@ -50,6 +50,9 @@ pub enum IntakeError {
     /// A ledger entry could not be encoded.
     #[error(transparent)]
     Entry(#[from] crate::ledger::entry::EntryError),
+    /// The seal registry could not be read.
+    #[error(transparent)]
+    Seals(#[from] crate::seals::registry::RegistryError),
     /// A local file could not be read or written.
     #[error("{path}")]
     Io {
@@ -229,8 +232,15 @@ pub async fn transfer(
         total: None,
     });
     let fonds = transfer_id.as_ref().map(|t| t.fonds_code.clone());
+    let seals = checks::SealContext {
+        registry: crate::seals::registry::Registry::load(store).await?,
+        agency: transfer_id.as_ref().map(|t| t.agency_code.clone()),
+        policy: Default::default(),
+        at: chrono::Utc::now(),
+    };
     let b2 = bag.clone();
-    let (plans, record_findings) = blocking(move || checks::records(&b2, fonds.as_deref())).await?;
+    let (plans, record_findings) =
+        blocking(move || checks::records(&b2, fonds.as_deref(), &seals)).await?;
     findings.extend(record_findings);
     findings.extend(checks::against_archive(store, &plans).await?);
 
@@ -430,6 +440,31 @@ async fn commit_transfer(
         });
         totals.records += 1;
     }
+    // One `seal.verified` per seal, after the records' entries (whose indices the versions
+    // already name): the verdict itself is in the record's evidence/intake.json.
+    let mut seal_events = Vec::new();
+    for plan in plans {
+        let oid = object_id(&plan.metadata.reference_code);
+        for f in &plan.files {
+            if let Some(v) = &f.seal {
+                seal_events.push(Event::SealVerified {
+                    reference_code: plan.metadata.reference_code.to_string(),
+                    object_id: oid.clone(),
+                    file: crate::seals::sealed_path(&f.path)
+                        .map(|p| format!("files/{p}"))
+                        .unwrap_or_default(),
+                    seal_file: format!("files/{}", f.path),
+                    result: if v.valid { "valid" } else { "invalid" }.into(),
+                    anchor: v
+                        .signers
+                        .first()
+                        .and_then(|s| s.anchor.clone())
+                        .unwrap_or_default(),
+                    verdict_sha256: sha256_hex(crate::sign::canonical_json(v)?.as_bytes()),
+                });
+            }
+        }
+    }
     let receipt = Receipt {
         kind: "strongroom.receipt".into(),
         format_version: receipt::DOCUMENT_VERSION,
@@ -444,7 +479,7 @@ async fn commit_transfer(
         ledger: receipt::ReceiptLedger {
             origin: ledger.origin().to_string(),
             transfer_index: first,
-            tree_size: first + 1 + plans.len() as u64,
+            tree_size: first + 1 + plans.len() as u64 + seal_events.len() as u64,
         },
     };
     let signed = key.sign_document(&receipt)?;
@@ -460,6 +495,7 @@ async fn commit_transfer(
         receipt_sha256: sha256_hex(crate::sign::canonical_json(&receipt)?.as_bytes()),
     };
     events.insert(0, accepted);
+    events.extend(seal_events);
     let entries = crate::ledger::commit::encode_all(&events, &opts.actor, &accepted_at)?;
     let record = TransferRecord {
         kind: "strongroom.transfer".into(),
@@ -599,6 +635,10 @@ pub struct EvidenceFile {
     /// Format identified by content.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<EvidenceFormat>,
+    /// For a seal file: the verdict, with the certificates and times it was judged by, so it
+    /// can be shown years later when the certificates have expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::seals::verdict::SealVerdict>,
 }
 
 /// A file's identified format.

@@ -1,0 +1,211 @@
+//! Seals at intake, through the binary: a record's `seal` file (`X.jws` beside `X`) is
+//! verified against the transfer agency's anchors in the registry; a valid seal is kept with
+//! its verdict in the record's evidence and a `seal.verified` ledger entry; any problem
+//! refuses the transfer with an authenticity finding naming the record and the seal file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::*;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+
+const AGENCY: &str = "11330100MB0000000X";
+
+fn ed25519() -> Ed25519KeyPair {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("pkcs8");
+    Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key")
+}
+
+/// A detached JWS with unencoded payload (RFC 7797) over `payload`.
+fn jws(key: &Ed25519KeyPair, payload: &[u8]) -> String {
+    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","b64":false,"crit":["b64"]}"#);
+    let mut input = format!("{h}.").into_bytes();
+    input.extend_from_slice(payload);
+    format!("{h}..{}", URL_SAFE_NO_PAD.encode(key.sign(&input).as_ref()))
+}
+
+fn register(a: &Archive, key: &Ed25519KeyPair) {
+    let raw = a.dir.path().join("agency.raw");
+    std::fs::write(&raw, key.public_key().as_ref()).expect("raw key");
+    let out = a.run(&[
+        "seal",
+        "trust",
+        "add",
+        "--agency",
+        AGENCY,
+        "--key",
+        raw.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// The sample with a seal over the first record's first file, named `sealed_name` (normally
+/// that file's path plus `.jws`); `after` may change the bag once it is sealed.
+fn sealed_sample(
+    dir: &Path,
+    name: &str,
+    key: &Ed25519KeyPair,
+    sealed_name: Option<&str>,
+    after: impl Fn(&Path, &str),
+) -> (PathBuf, String, String) {
+    let bag = sample_copy(dir, name);
+    let (folder, mut rec) = records(&bag).into_iter().next().expect("a record");
+    let file = rec["files"][0]["path"].as_str().expect("path").to_string();
+    let folder_path = bag.join("data").join(&folder);
+    let content = std::fs::read(folder_path.join(&file)).expect("content");
+    let seal_name = sealed_name
+        .map(String::from)
+        .unwrap_or_else(|| format!("{file}.jws"));
+    std::fs::write(folder_path.join(&seal_name), jws(key, &content)).expect("seal");
+    let next_order = rec["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["order"].as_u64())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    rec["files"]
+        .as_array_mut()
+        .expect("files")
+        .push(serde_json::json!({"path": seal_name, "order": next_order, "role": "seal"}));
+    std::fs::write(
+        folder_path.join("record.json"),
+        serde_json::to_vec_pretty(&rec).expect("json"),
+    )
+    .expect("record.json");
+    after(&folder_path, &file);
+    rebag(&bag, &[("External-Identifier", name)]);
+    let code = rec["reference_code"].as_str().expect("档号").to_string();
+    (bag, code, seal_name)
+}
+
+#[test]
+fn a_valid_seal_is_kept_with_its_verdict_and_a_ledger_entry() {
+    let a = Archive::new();
+    let key = ed25519();
+    register(&a, &key);
+    let (bag, code, seal) = sealed_sample(a.dir.path(), "SEALED-1", &key, None, |_, _| {});
+    let r = a.accept(&bag);
+    assert_eq!(r["decision"], "accepted");
+
+    // The verdict is in the record's intake evidence.
+    let out = a.run(&["get", &code, "evidence/intake.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev: serde_json::Value = serde_json::from_slice(&out.stdout).expect("evidence");
+    let sealed = ev["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == seal.as_str())
+        .expect("the seal file's evidence");
+    assert_eq!(sealed["role"], "seal");
+    assert_eq!(sealed["seal"]["valid"], true, "{sealed:#}");
+    assert_eq!(sealed["seal"]["format"], "jws-detached");
+
+    // And summarised in the ledger, in the transfer's batch.
+    let size = r["receipt"]["ledger"]["tree_size"].as_u64().expect("size");
+    let out = a.run(&["ledger", "show", &(size - 1).to_string()]);
+    let entry: serde_json::Value = serde_json::from_slice(&out.stdout).expect("entry");
+    assert_eq!(entry["type"], "seal.verified", "{entry:#}");
+    assert_eq!(entry["reference_code"], code.as_str());
+    assert_eq!(entry["seal_file"], format!("files/{seal}"));
+    assert_eq!(entry["result"], "valid");
+    // The receipt names the size of the checkpoint that includes the seal's entry too.
+    let both = a.dir.path().join("receipt.txt");
+    std::fs::write(
+        &both,
+        format!(
+            "{}\n{}",
+            r["signed"].as_str().expect("signed"),
+            r["checkpoint"].as_str().expect("checkpoint")
+        ),
+    )
+    .expect("write");
+    let v = a.run(&["receipt", "verify", both.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stdout));
+    for cmd in [&["verify"][..], &["ledger", "verify"][..]] {
+        let v = a.run(cmd);
+        assert_eq!(v.status.code(), Some(0), "{cmd:?}: {}", text(&v.stdout));
+    }
+}
+
+/// Rejects `bag` and returns its findings (code, record, file).
+fn rejected(a: &Archive, bag: &Path) -> Vec<(String, String, String)> {
+    let codes = a.reject(bag);
+    assert!(!codes.is_empty());
+    let report = a.dir.path().join("report.json");
+    let out = a.run(&[
+        "transfer",
+        bag.to_str().expect("utf-8"),
+        "--report",
+        report.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or_default().to_string(),
+                f["record"].as_str().unwrap_or_default().to_string(),
+                f["file"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_changed_after_sealing_or_an_unknown_signer_refuses_the_transfer() {
+    let a = Archive::new();
+    let key = ed25519();
+    register(&a, &key);
+
+    // The file was changed after it was sealed (the manifests are redone, so only the seal
+    // can tell).
+    let (bag, code, seal) = sealed_sample(a.dir.path(), "SEALED-2", &key, None, |dir, file| {
+        let p = dir.join(file);
+        let mut b = std::fs::read(&p).expect("read");
+        b.extend_from_slice(b"\n% appended after sealing\n");
+        std::fs::write(&p, b).expect("write");
+    });
+    let found = rejected(&a, &bag);
+    let hit = found
+        .iter()
+        .find(|(c, _, f)| c.starts_with("SEAL_") && f.ends_with(&seal))
+        .unwrap_or_else(|| panic!("no seal finding on {seal}: {found:?}"));
+    assert!(hit.1.contains(&code), "names the record: {hit:?}");
+    assert_eq!(hit.0, "SEAL_BAD_SIGNATURE", "{found:?}");
+
+    // Sealed by a key the registry does not hold for this agency.
+    let stranger = ed25519();
+    let (bag, _, seal) = sealed_sample(a.dir.path(), "SEALED-3", &stranger, None, |_, _| {});
+    let found = rejected(&a, &bag);
+    assert!(
+        found
+            .iter()
+            .any(|(c, _, f)| c.starts_with("SEAL_") && f.ends_with(&seal)),
+        "{found:?}"
+    );
+
+    // A seal whose name does not match a file of the record.
+    let (bag, _, _) = sealed_sample(
+        a.dir.path(),
+        "SEALED-4",
+        &key,
+        Some("no-such-file.pdf.jws"),
+        |_, _| {},
+    );
+    let found = rejected(&a, &bag);
+    assert!(
+        found.iter().any(|(c, _, _)| c == "SEAL_TARGET_MISSING"),
+        "{found:?}"
+    );
+}
