@@ -66,6 +66,9 @@ pub struct Config {
     /// Unpacking limits (defaults when absent).
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// Seal policy per agency (`formats/seals.md`, "Policy"; defaults when absent).
+    #[serde(default)]
+    pub seals: crate::seals::policy::SealPolicy,
 }
 
 /// Overrides of the unpacking limits.
@@ -137,6 +140,7 @@ impl Home {
             key_name: key.name().to_string(),
             virus_scan: None,
             limits: LimitOverrides::default(),
+            seals: Default::default(),
         };
         let text = toml::to_string_pretty(&config).unwrap_or_default();
         std::fs::write(&config_path, text).map_err(io(&config_path))?;

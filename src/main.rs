@@ -646,6 +646,7 @@ async fn transfer(
         staging_dir: home.staging_dir(),
         actor: actor(cli),
         threads: 0,
+        seal_policy: home.config.seals.clone(),
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -38,6 +38,10 @@ pub enum SealCommand {
         /// Judge the seal at this time (RFC 3339 or YYYY-MM-DD; default now).
         #[arg(long)]
         at: Option<String>,
+        /// Also print the report signed by the archive's key (a signed note that
+        /// `strongroom receipt verify` and any signed-note verifier can check).
+        #[arg(long)]
+        signed: bool,
     },
 }
 
@@ -144,7 +148,16 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, command: &SealCommand
             sig,
             agency,
             at,
-        } => verify(home_dir, json, file, sig.as_deref(), agency, at.as_deref()).await,
+            signed,
+        } => {
+            let how = Verification {
+                agency,
+                at: at.as_deref(),
+                signed: *signed,
+                actor,
+            };
+            verify(home_dir, json, file, sig.as_deref(), &how).await
+        }
     }
 }
 
@@ -357,14 +370,22 @@ fn list(reg: &Registry, agency: Option<&str>, json: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// How `seal verify` was asked to judge.
+struct Verification<'a> {
+    agency: &'a str,
+    at: Option<&'a str>,
+    signed: bool,
+    actor: &'a str,
+}
+
 async fn verify(
     home_dir: &Path,
     json: bool,
     file: &Path,
     sig: Option<&Path>,
-    agency: &str,
-    at: Option<&str>,
+    how: &Verification<'_>,
 ) -> Result<u8> {
+    let (agency, at) = (how.agency, how.at);
     registry::check_agency(agency)?;
     let at = match at {
         Some(t) => time_arg("--at", t)?,
@@ -393,20 +414,33 @@ async fn verify(
             }
         }
     };
-    let (_home, store) = open(home_dir).await?;
+    let (home, store) = open(home_dir).await?;
     let reg = Registry::load(&store).await?;
-    let verdict: SealVerdict = strongroom::seals::verify_seal_file(
-        file,
-        &sig,
-        &reg,
-        agency,
-        &AlgorithmPolicy::default(),
-        at,
-    )
-    .with_context(|| format!("reading {} or {}", file.display(), sig.display()))?;
+    // The archive's policy for this agency (`[seals]` in config.toml).
+    let (policy, _) = home.config.seals.for_agency(agency);
+    let verdict: SealVerdict =
+        strongroom::seals::verify_seal_file(file, &sig, &reg, agency, &policy, at)
+            .with_context(|| format!("reading {} or {}", file.display(), sig.display()))?;
+    let signed = if how.signed {
+        let key = home.key()?;
+        let report = strongroom::seals::VerificationReport {
+            kind: "strongroom.seal-verification-report".into(),
+            format_version: 1,
+            archive: key.name().to_string(),
+            checked_at: registry::format_time(Utc::now()),
+            checked_by: how.actor.to_string(),
+            file: strongroom::seals::ReportedFile::of(file)?,
+            seal: strongroom::seals::ReportedFile::of(&sig)?,
+            agency: agency.to_string(),
+            verdict: verdict.clone(),
+        };
+        Some(key.sign_document(&report)?)
+    } else {
+        None
+    };
     if json {
         print_json(&serde_json::json!({
-            "file": file, "seal": sig, "agency": agency, "verdict": verdict,
+            "file": file, "seal": sig, "agency": agency, "verdict": verdict, "signed": signed,
         }))?;
     } else if verdict.valid {
         let signer = verdict.signers.first();
@@ -431,6 +465,10 @@ async fn verify(
         for p in &verdict.problems {
             println!("  {p}");
         }
+    }
+    if let (Some(note), false) = (&signed, json) {
+        println!("\n签名核验报告 Verification report signed by the archive (check with `strongroom receipt verify FILE`):");
+        print!("{note}");
     }
     Ok(if verdict.valid { 0 } else { 1 })
 }

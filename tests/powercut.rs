@@ -311,6 +311,7 @@ fn options(dir: &std::path::Path) -> IntakeOptions {
         staging_dir: dir.join("staging"),
         actor: "tester".into(),
         threads: 1,
+        seal_policy: Default::default(),
     }
 }
 

@@ -209,3 +209,85 @@ fn a_file_changed_after_sealing_or_an_unknown_signer_refuses_the_transfer() {
         "{found:?}"
     );
 }
+
+fn set_policy(a: &Archive, toml: &str) {
+    let path = a.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push('\n');
+    text.push_str(toml);
+    std::fs::write(&path, text).expect("config");
+}
+
+#[test]
+fn the_agency_policy_can_require_seals_and_restrict_algorithms() {
+    let a = Archive::new();
+    let key = ed25519();
+    register(&a, &key);
+    set_policy(
+        &a,
+        &format!("[seals.agencies.{AGENCY}]\nrequire_seals = true\nsignature_algorithms = [\"sm2\", \"ecdsa-p256\"]\n"),
+    );
+    // Records without a seal are refused, one finding per record.
+    let bag = sample_copy(a.dir.path(), "UNSEALED");
+    rebag(&bag, &[("External-Identifier", "UNSEALED")]);
+    let codes = a.reject(&bag);
+    let unsealed = records(&bag).len();
+    assert_eq!(
+        codes.iter().filter(|c| *c == "SEAL_REQUIRED").count(),
+        unsealed,
+        "{codes:?}"
+    );
+    // An Ed25519 seal is refused when the agency's policy allows only SM2 and ECDSA P-256.
+    let (bag, _, _) = sealed_sample(a.dir.path(), "SEALED-5", &key, None, |_, _| {});
+    let codes = a.reject(&bag);
+    assert!(
+        codes.contains(&"SEAL_ALGORITHM_NOT_ALLOWED".to_string()),
+        "{codes:?}"
+    );
+    // A misspelt rule is an environment error, not silently ignored.
+    set_policy(&a, "[seals.agencies.OTHER]\nrequire_seal = true\n");
+    let out = a.run(&["transfer", bag.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("require_seal"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_verification_service_signs_its_report() {
+    let a = Archive::new();
+    let key = ed25519();
+    register(&a, &key);
+    let dir = a.dir.path();
+    let file = dir.join("批复.pdf");
+    std::fs::write(&file, b"%PDF-1.4\n% a file sealed by the agency\n%%EOF\n").expect("file");
+    let seal = dir.join("批复.pdf.jws");
+    std::fs::write(&seal, jws(&key, &std::fs::read(&file).expect("read"))).expect("seal");
+    let (code, v) = a.json(&[
+        "seal",
+        "verify",
+        file.to_str().expect("utf-8"),
+        "--agency",
+        AGENCY,
+        "--signed",
+    ]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["verdict"]["valid"], true);
+    let note = v["signed"].as_str().expect("signed report");
+    let report_file = dir.join("report.txt");
+    std::fs::write(&report_file, note).expect("write");
+    let (code, checked) = a.json(&["receipt", "verify", report_file.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(0), "{checked:#}");
+    let doc = &checked["document"];
+    assert_eq!(doc["type"], "strongroom.seal-verification-report");
+    assert_eq!(doc["agency"], AGENCY);
+    assert_eq!(doc["file"]["name"], "批复.pdf");
+    assert_eq!(doc["verdict"]["valid"], true);
+    assert_eq!(doc["checked_by"], "tester");
+    // Altered, it no longer verifies.
+    std::fs::write(&report_file, note.replacen("批复.pdf", "批复2.pdf", 1)).expect("write");
+    let out = a.run(&["receipt", "verify", report_file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -72,6 +72,8 @@ pub struct SealContext {
     pub agency: Option<String>,
     /// Allowed algorithms and key sizes.
     pub policy: AlgorithmPolicy,
+    /// Whether every record must carry a seal (the agency's policy).
+    pub require_seals: bool,
     /// The intake time.
     pub at: chrono::DateTime<chrono::Utc>,
 }
@@ -326,6 +328,18 @@ pub fn records(
                 format,
                 seal,
             });
+        }
+        if seals.require_seals && !sorted.iter().any(|f| f.role == FileRole::Seal) {
+            out.push(
+                Finding::error(
+                    "SEAL_REQUIRED",
+                    Category::Authenticity,
+                    "the archive's policy requires every record of this agency to carry a seal \
+                     (a `seal` file X.p7s or X.jws beside the file X it seals); this one has none",
+                )
+                .record(who.clone())
+                .file(rj.path.clone()),
+            );
         }
         if ok {
             plans.push(RecordPlan {

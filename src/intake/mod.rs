@@ -80,6 +80,8 @@ pub struct IntakeOptions {
     pub actor: String,
     /// Hashing threads (0: all cores).
     pub threads: usize,
+    /// Seal policy per agency.
+    pub seal_policy: crate::seals::policy::SealPolicy,
 }
 
 /// Progress of a long intake, for a progress bar.
@@ -232,10 +234,15 @@ pub async fn transfer(
         total: None,
     });
     let fonds = transfer_id.as_ref().map(|t| t.fonds_code.clone());
+    let agency = transfer_id.as_ref().map(|t| t.agency_code.clone());
+    let (policy, require_seals) = opts
+        .seal_policy
+        .for_agency(agency.as_deref().unwrap_or_default());
     let seals = checks::SealContext {
         registry: crate::seals::registry::Registry::load(store).await?,
-        agency: transfer_id.as_ref().map(|t| t.agency_code.clone()),
-        policy: Default::default(),
+        agency,
+        policy,
+        require_seals,
         at: chrono::Utc::now(),
     };
     let b2 = bag.clone();

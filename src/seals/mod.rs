@@ -11,9 +11,11 @@
 //! - [`cms`]: detached CMS SignedData seals (`X.p7s`, RFC 5652) for agencies with a PKI.
 //! - [`x509`]: certificates, CRLs and chain validation (the anchors the registry hands over).
 //! - [`verdict`]: verdict codes, evidence and algorithm policy, shared by every format.
+//! - [`policy`]: per-agency seal policy from the archive's configuration.
 
 pub mod cms;
 pub mod jws;
+pub mod policy;
 pub mod registry;
 pub mod verdict;
 pub mod x509;
@@ -117,5 +119,64 @@ mod tests {
         assert_eq!(sealed_path("正文.pdf"), None);
         assert_eq!(sealed_path(".p7s"), None);
         assert_eq!(sealed_path("dir/.jws"), None);
+    }
+}
+
+/// A verification report the archive signs (art. 16: the competent body's confirmation): what
+/// was checked, against what, when, by whom, and the verdict. Signed in the archive's one
+/// envelope (`formats/signed-note.md`), so `strongroom receipt verify` or any signed-note
+/// verifier checks it; specified in `formats/seals.md`, "The verification service".
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VerificationReport {
+    /// `strongroom.seal-verification-report`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Document version (1).
+    pub format_version: u32,
+    /// The archive's key name (the signer of the report).
+    pub archive: String,
+    /// RFC 3339 UTC time of the check.
+    pub checked_at: String,
+    /// Who asked (`--as`).
+    pub checked_by: String,
+    /// The sealed file: its name as given, size and digests.
+    pub file: ReportedFile,
+    /// The seal file.
+    pub seal: ReportedFile,
+    /// The Agency-Code whose anchors the seal was checked against.
+    pub agency: String,
+    /// The outcome and its evidence.
+    pub verdict: SealVerdict,
+}
+
+/// A file named in a [`VerificationReport`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReportedFile {
+    /// The file name as given (no folders).
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    /// Lowercase hex SHA-512.
+    pub sha512: String,
+}
+
+impl ReportedFile {
+    /// Digests a file (streamed).
+    pub fn of(path: &Path) -> Result<ReportedFile, SealError> {
+        use crate::digest::Algorithm;
+        let f = std::fs::File::open(path).map_err(|source| SealError::ReadContent { source })?;
+        let (d, size) = crate::digest::digest_reader(f, &[Algorithm::Sha256, Algorithm::Sha512])
+            .map_err(|source| SealError::ReadContent { source })?;
+        Ok(ReportedFile {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            size,
+            sha256: d.get(&Algorithm::Sha256).cloned().unwrap_or_default(),
+            sha512: d.get(&Algorithm::Sha512).cloned().unwrap_or_default(),
+        })
     }
 }
