@@ -3,6 +3,10 @@
 //! against an independent in-memory tree, garbage from a crashed append, recovery, group
 //! commit under 64 concurrent appenders, and tampering that `verify` must name.
 
+mod common;
+
+use common::backends;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -17,19 +21,6 @@ use strongroom::sign::ArchiveKey;
 use strongroom::store::{Store, WriterLock};
 
 const ORIGIN: &str = "archive.example.gov.cn/strongroom";
-
-fn backends() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().expect("tmp");
-    let url = format!("file://{}", dir.path().join("store").display());
-    vec![
-        (
-            "memory".into(),
-            Store::open("memory://").expect("memory"),
-            None,
-        ),
-        ("file".into(), Store::open(&url).expect("file"), Some(dir)),
-    ]
-}
 
 fn key() -> ArchiveKey {
     ArchiveKey::generate(ORIGIN).expect("key")

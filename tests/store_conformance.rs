@@ -1,6 +1,10 @@
 //! One conformance suite for every storage backend: the same cases against `memory://` and
 //! `file://` (and, when the scale issue lands, `s3://`).
 
+mod common;
+
+use common::backends;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,19 +18,6 @@ use strongroom::store::{
     self, ledger_marker, ArchiveInfo, CommitPlan, FileSource, Intent, StagedFile, Store,
     StoreError, VersionWrite, WriterLock,
 };
-
-fn backends() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().expect("tmp");
-    let url = format!("file://{}", dir.path().join("store").display());
-    vec![
-        (
-            "memory".into(),
-            Store::open("memory://").expect("memory"),
-            None,
-        ),
-        ("file".into(), Store::open(&url).expect("file"), Some(dir)),
-    ]
-}
 
 fn info() -> ArchiveInfo {
     ArchiveInfo {

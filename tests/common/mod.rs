@@ -308,3 +308,19 @@ pub fn next_year_package(
     rebag(&bag, &[("External-Identifier", external_id)]);
     bag
 }
+
+/// One store per backend for the conformance suites (`memory://` and a `file://` temp dir;
+/// `s3://` joins when the scale issue lands): (name, store, the temp dir to keep alive).
+pub fn backends() -> Vec<(String, strongroom::store::Store, Option<tempfile::TempDir>)> {
+    use strongroom::store::Store;
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("file://{}", dir.path().join("store").display());
+    vec![
+        (
+            "memory".into(),
+            Store::open("memory://").expect("memory"),
+            None,
+        ),
+        ("file".into(), Store::open(&url).expect("file"), Some(dir)),
+    ]
+}
