@@ -11,6 +11,7 @@
 pub mod access;
 pub mod bagit;
 pub mod digest;
+pub mod extract;
 pub mod findings;
 pub mod formats;
 pub mod home;

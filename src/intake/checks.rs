@@ -59,6 +59,8 @@ pub struct PlannedFile {
     pub format: Option<Identification>,
     /// For a `seal` file: the verdict on it, over the file it seals.
     pub seal: Option<SealVerdict>,
+    /// For a PDF that carries embedded signatures: their verdicts.
+    pub pdf_signatures: Option<crate::seals::pdf::PdfSeals>,
 }
 
 /// What seals are checked against: the registry as committed when the transfer is checked,
@@ -290,6 +292,8 @@ pub fn records(
         }
         let mut planned = Vec::new();
         let mut ok = true;
+        // A valid signature embedded in one of the record's PDFs is a seal too.
+        let mut sealed_inside = false;
         let mut sorted = meta.files.clone();
         sorted.sort_by_key(|f| f.order);
         for rf in &sorted {
@@ -308,10 +312,20 @@ pub fn records(
             };
             let mut format = None;
             let mut seal = None;
+            let mut pdf_signatures = None;
             if matches!(rf.role, FileRole::Main | FileRole::Attachment) {
                 let abs = bag.root.join(&pf.path);
                 let (identified, findings) = formats::assess(&registry, &abs, &pf.path, &who);
                 out.extend(findings);
+                if identified
+                    .as_ref()
+                    .is_some_and(|i| i.mime == "application/pdf")
+                {
+                    let (pdf, findings) = check_pdf_signatures(&abs, seals, &pf.path, &who);
+                    out.extend(findings);
+                    sealed_inside |= pdf.as_ref().is_some_and(|p| p.valid());
+                    pdf_signatures = pdf;
+                }
                 format = identified;
             }
             if rf.role == FileRole::Seal {
@@ -327,15 +341,18 @@ pub fn records(
                 role: rf.role,
                 format,
                 seal,
+                pdf_signatures,
             });
         }
-        if seals.require_seals && !sorted.iter().any(|f| f.role == FileRole::Seal) {
+        let has_seal = sealed_inside || sorted.iter().any(|f| f.role == FileRole::Seal);
+        if seals.require_seals && !has_seal {
             out.push(
                 Finding::error(
                     "SEAL_REQUIRED",
                     Category::Authenticity,
                     "the archive's policy requires every record of this agency to carry a seal \
-                     (a `seal` file X.p7s or X.jws beside the file X it seals); this one has none",
+                     (a `seal` file X.p7s or X.jws beside the file X it seals, or a signed PDF); \
+                     this one has none",
                 )
                 .record(who.clone())
                 .file(rj.path.clone()),
@@ -419,6 +436,65 @@ fn check_seal(
                 "SEAL_UNREADABLE",
                 Category::Authenticity,
                 format!("cannot read the seal or the file it seals: {e}"),
+            ))],
+        ),
+    }
+}
+
+/// Verifies the signatures embedded in a PDF of the record against the transfer agency's
+/// anchors: None when it has none. Every problem, of a signature or of the document (changed
+/// after its last signature), is an authenticity finding on the PDF.
+fn check_pdf_signatures(
+    abs: &std::path::Path,
+    seals: &SealContext,
+    bag_path: &str,
+    who: &str,
+) -> (Option<crate::seals::pdf::PdfSeals>, Vec<Finding>) {
+    let at = |f: Finding| f.record(who.to_string()).file(bag_path.to_string());
+    let Some(agency) = seals.agency.as_deref() else {
+        return (None, Vec::new());
+    };
+    match crate::seals::pdf::verify_pdf(
+        abs,
+        &seals.registry.anchors_for(agency),
+        &seals.registry.revocations(),
+        seals.at,
+        &seals.policy,
+    ) {
+        Ok(pdf) if pdf.signatures.is_empty() && pdf.problems.is_empty() => (None, Vec::new()),
+        Ok(pdf) => {
+            let mut findings: Vec<Finding> = pdf
+                .problems
+                .iter()
+                .map(|p| {
+                    at(Finding::error(
+                        p.code.as_str(),
+                        Category::Authenticity,
+                        format!("this PDF's signatures: {}", p.message),
+                    ))
+                })
+                .collect();
+            for (n, s) in pdf.signatures.iter().enumerate() {
+                let name = s
+                    .field_name
+                    .clone()
+                    .unwrap_or_else(|| format!("signature {}", n + 1));
+                findings.extend(s.verdict.problems.iter().map(|p| {
+                    at(Finding::error(
+                        p.code.as_str(),
+                        Category::Authenticity,
+                        format!("embedded signature {name}: {}", p.message),
+                    ))
+                }));
+            }
+            (Some(pdf), findings)
+        }
+        Err(e) => (
+            None,
+            vec![at(Finding::error(
+                "SEAL_UNREADABLE",
+                Category::Authenticity,
+                format!("cannot read the PDF to check its signatures: {e}"),
             ))],
         ),
     }
@@ -582,6 +658,7 @@ pub fn evidence(
         computed: computed(&plan.record_json),
         format: None,
         seal: None,
+        pdf_signatures: None,
     }];
     for f in &plan.files {
         files.push(EvidenceFile {
@@ -600,6 +677,7 @@ pub fn evidence(
                 detail: i.detail.clone(),
             }),
             seal: f.seal.clone(),
+            pdf_signatures: f.pdf_signatures.clone(),
         });
     }
     let code = plan.metadata.reference_code.as_str();

@@ -453,6 +453,31 @@ async fn commit_transfer(
     for plan in plans {
         let oid = object_id(&plan.metadata.reference_code);
         for f in &plan.files {
+            for (n, s) in f
+                .pdf_signatures
+                .iter()
+                .flat_map(|p| p.signatures.iter())
+                .enumerate()
+            {
+                let v = &s.verdict;
+                let name = s
+                    .field_name
+                    .clone()
+                    .unwrap_or_else(|| format!("signature-{}", n + 1));
+                seal_events.push(Event::SealVerified {
+                    reference_code: plan.metadata.reference_code.to_string(),
+                    object_id: oid.clone(),
+                    file: format!("files/{}", f.path),
+                    seal_file: format!("files/{}#{name}", f.path),
+                    result: if v.valid { "valid" } else { "invalid" }.into(),
+                    anchor: v
+                        .signers
+                        .first()
+                        .and_then(|s| s.anchor.clone())
+                        .unwrap_or_default(),
+                    verdict_sha256: sha256_hex(crate::sign::canonical_json(v)?.as_bytes()),
+                });
+            }
             if let Some(v) = &f.seal {
                 seal_events.push(Event::SealVerified {
                     reference_code: plan.metadata.reference_code.to_string(),
@@ -646,6 +671,10 @@ pub struct EvidenceFile {
     /// can be shown years later when the certificates have expired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<crate::seals::verdict::SealVerdict>,
+    /// For a PDF with embedded signatures: each signature's byte range and verdict, and
+    /// whether anything was appended after the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf_signatures: Option<crate::seals::pdf::PdfSeals>,
 }
 
 /// A file's identified format.

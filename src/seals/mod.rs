@@ -15,6 +15,7 @@
 
 pub mod cms;
 pub mod jws;
+pub mod pdf;
 pub mod policy;
 pub mod registry;
 pub mod verdict;
