@@ -291,3 +291,71 @@ fn the_verification_service_signs_its_report() {
     let out = a.run(&["receipt", "verify", report_file.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Python's `cryptography` (installed with pyHanko by tools/test) judges the same detached
+/// JWS seals as strongroom: a valid one, and one whose file changed after sealing.
+#[test]
+fn ed25519_jws_verdicts_agree_with_python_cryptography() {
+    let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let has = py.exists()
+        && std::process::Command::new(&py)
+            .args(["-c", "import cryptography"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(
+            std::env::var("STRONGROOM_REQUIRE_CROSSCHECKS")
+                .unwrap_or_default()
+                .is_empty(),
+            "Python cryptography is required here: run the suite with tools/test"
+        );
+        eprintln!("SKIPPED: Python cryptography not installed in .venv (run tools/test)");
+        return;
+    }
+    const CHECK: &str = r#"
+import base64, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+key, jws, data = (open(p, 'rb').read() for p in sys.argv[1:4])
+header, empty, sig = jws.decode().strip().split('.')
+pad = lambda s: s + '=' * (-len(s) % 4)
+try:
+    Ed25519PublicKey.from_public_bytes(key).verify(
+        base64.urlsafe_b64decode(pad(sig)), header.encode() + b'.' + data)
+    print('valid')
+except Exception:
+    print('invalid')
+"#;
+    let a = Archive::new();
+    let key = ed25519();
+    register(&a, &key);
+    let dir = a.dir.path();
+    let raw = dir.join("agency.raw");
+    let file = dir.join("决定书.txt");
+    let original = "行政许可决定书\n".as_bytes();
+    std::fs::write(&file, original).expect("file");
+    let seal = dir.join("决定书.txt.jws");
+    std::fs::write(&seal, jws(&key, original)).expect("seal");
+    for (content, want) in [
+        (original.to_vec(), "valid"),
+        ("行政许可决定书（改）\n".as_bytes().to_vec(), "invalid"),
+    ] {
+        std::fs::write(&file, &content).expect("file");
+        let out = std::process::Command::new(&py)
+            .args(["-c", CHECK])
+            .arg(&raw)
+            .arg(&seal)
+            .arg(&file)
+            .output()
+            .expect("python");
+        assert_eq!(text(&out.stdout).trim(), want, "{}", text(&out.stderr));
+        let (code, v) = a.json(&[
+            "seal",
+            "verify",
+            file.to_str().expect("utf-8"),
+            "--agency",
+            AGENCY,
+        ]);
+        assert_eq!(v["verdict"]["valid"], want == "valid", "{v:#}");
+        assert_eq!(code, Some(if want == "valid" { 0 } else { 1 }));
+    }
+}
