@@ -559,7 +559,7 @@ fn xml_text(
     let mut events = 0u64;
     loop {
         events += 1;
-        if events % 1024 == 0 && Instant::now() > deadline {
+        if events.is_multiple_of(1024) && Instant::now() > deadline {
             return Some(time_problem(limits));
         }
         if sink.full {
@@ -663,7 +663,7 @@ fn html_text(
     let mut steps = 0u64;
     while i < b.len() {
         steps += 1;
-        if steps % 1024 == 0 && Instant::now() > deadline {
+        if steps.is_multiple_of(1024) && Instant::now() > deadline {
             return Some(time_problem(limits));
         }
         if sink.full {
@@ -1220,7 +1220,7 @@ fn ofd_page_text(
     };
     loop {
         events += 1;
-        if events % 1024 == 0 && Instant::now() > deadline {
+        if events.is_multiple_of(1024) && Instant::now() > deadline {
             flush(&mut object, sink);
             return Some(time_problem(limits));
         }

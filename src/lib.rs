@@ -22,6 +22,7 @@ pub mod package;
 pub mod record;
 pub mod refcode;
 pub mod seals;
+pub mod search;
 pub mod sign;
 pub mod store;
 pub mod verify;

@@ -6,6 +6,7 @@
 
 mod ledger_cli;
 mod seal_cli;
+mod search_cli;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,14 @@ enum Command {
         #[command(subcommand)]
         command: seal_cli::SealCommand,
     },
+    /// Search the archive: words (Chinese or English), "phrases", title:/case:/doc:/creator:,
+    /// refcode:PREFIX*, ranges; catches the index up with the ledger first.
+    Search {
+        #[command(flatten)]
+        args: search_cli::SearchArgs,
+    },
+    /// Rebuild the search index from scratch from the store and the ledger.
+    Reindex {},
     /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
     Demo {
         /// The package to load (default: the sample transfer in tests/data).
@@ -542,6 +551,8 @@ async fn run(cli: &Cli) -> Result<u8> {
         }
         Command::Ledger { command } => ledger_cli::run(&cli.home, cli.json, command).await,
         Command::Seal { command } => seal_cli::run(&cli.home, cli.json, &actor(cli), command).await,
+        Command::Search { args } => search_cli::search(&cli.home, cli.json, args).await,
+        Command::Reindex {} => search_cli::reindex(&cli.home, cli.json).await,
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {
                 let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;

@@ -443,7 +443,7 @@ async fn nothing_receipted_is_lost_at_any_power_cut() {
             ),
             (
                 "some unsynced writes kept",
-                Box::new(move |i: usize| (i * 7 + n) % 3 == 0),
+                Box::new(move |i: usize| (i * 7 + n).is_multiple_of(3)),
             ),
         ] {
             let objects = pc.after_cut(keep).await;

@@ -831,7 +831,7 @@ impl Ledger {
             }
             edge.first.push(count / FULL);
             edge.levels.push(Vec::new());
-            if count % FULL != 0 {
+            if !count.is_multiple_of(FULL) {
                 partial.push(tile_at(level, count / FULL, size)?);
             }
         }
@@ -1482,7 +1482,7 @@ impl Ledger {
             if c == 0 {
                 break;
             }
-            if c % FULL != 0 {
+            if !c.is_multiple_of(FULL) {
                 let tile = tile_at(level, c / FULL, size)?;
                 v.report.tiles_checked += 1;
                 let stored = self.store.get_bytes(&tile_path(&tile)).await?;
@@ -1568,7 +1568,7 @@ impl Ledger {
             if c == 0 {
                 break;
             }
-            if c % FULL == 0 {
+            if c.is_multiple_of(FULL) {
                 continue;
             }
             let tile = tile_at(level, c / FULL, n)?;
@@ -2049,7 +2049,7 @@ mod tests {
         for (i, h) in hs.iter().enumerate() {
             streaming.push_leaf(*h);
             let n = i as u64 + 1;
-            if n % 997 == 0 || n < 600 || n == 65_536 || n == 70_000 {
+            if n.is_multiple_of(997) || n < 600 || n == 65_536 || n == 70_000 {
                 assert_eq!(
                     streaming.root(n),
                     Some(merkle::root_of(&hs[..i + 1])),

@@ -321,7 +321,7 @@ pub fn tile_width(level: u8, index: u64, size: TreeSize) -> Option<u16> {
     let full = count / u64::from(TILE_WIDTH);
     if index < full {
         Some(TILE_WIDTH)
-    } else if index == full && count % u64::from(TILE_WIDTH) != 0 {
+    } else if index == full && !count.is_multiple_of(u64::from(TILE_WIDTH)) {
         u16::try_from(count % u64::from(TILE_WIDTH)).ok()
     } else {
         None

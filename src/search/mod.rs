@@ -1,0 +1,233 @@
+//! The search index: a tantivy index under `<home>/index/`, derived from the store and the
+//! ledger and rebuilt from them at any time (DESIGN.md "Index: tantivy", invariant 6).
+//!
+//! Owns the index directory and nothing else: it reads the store and the ledger, never writes
+//! them. [`follower::catch_up`] is the ONLY code path that writes the index: it applies ledger
+//! entries from the position the index last committed, in batches. [`query::search`] reads it
+//! within a caller's [`query::Scope`]. [`schema`] and [`tokenizer`] say what is indexed and
+//! how. Specified in `formats/search.md`; keep the two in step.
+
+pub mod follower;
+pub mod query;
+pub mod schema;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::Index;
+
+pub use follower::{catch_up, reindex, CatchUp, CatchUpOptions};
+pub use query::{search, Facets, Filters, Hit, Scope, SearchResults};
+pub use schema::Fields;
+
+use crate::home::Home;
+use crate::ledger::entry::EntryError;
+use crate::ledger::log::LedgerError;
+use crate::store::StoreError;
+
+/// Version of the index format (schema, analyzers, position payload) in `formats/search.md`.
+/// An index of another version is rebuilt from the ledger by the next catch-up.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The oldest index format this code reads (the index is a cache: older ones are rebuilt).
+pub const OLDEST_SUPPORTED_FORMAT: u32 = 1;
+
+/// Errors of the search index.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// tantivy failed on the index directory.
+    #[error("search index at {path}")]
+    Index {
+        /// The index directory.
+        path: PathBuf,
+        /// tantivy's error.
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// The index directory could not be created, opened or removed.
+    #[error("search index directory {path}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The index was written with another schema or by another archive and is in use, so it
+    /// cannot be rebuilt now.
+    #[error("the search index at {0} has another format or archive; run `strongroom reindex`")]
+    Incompatible(PathBuf),
+    /// Another process holds the index's writer lock.
+    #[error("the search index at {0} is being written by another process")]
+    Busy(PathBuf),
+    /// The query does not parse.
+    #[error("query {query:?} does not parse")]
+    Query {
+        /// The query text.
+        query: String,
+        /// The parser's error.
+        #[source]
+        source: tantivy::query::QueryParserError,
+    },
+    /// A query's `refcode:` prefix could not be made into a query.
+    #[error("refcode prefix {prefix:?}")]
+    RefcodePrefix {
+        /// What was asked for.
+        prefix: String,
+        /// tantivy's error.
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The ledger could not be read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A ledger entry could not be read.
+    #[error("ledger entry {index}")]
+    Entry {
+        /// Its index.
+        index: u64,
+        /// Why.
+        #[source]
+        source: EntryError,
+    },
+    /// A blocking task (text extraction) failed.
+    #[error("text extraction task failed: {0}")]
+    Task(String),
+}
+
+/// Where the follower stands: kept as the payload of every tantivy commit (JSON), so the
+/// documents and the position are committed together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// [`FORMAT_VERSION`] of the index.
+    pub format_version: u32,
+    /// The ledger's origin line (the archive it follows).
+    pub origin: String,
+    /// Number of ledger entries applied: entries `0..applied` are in the index.
+    pub applied: u64,
+}
+
+/// An opened index and its fields.
+#[derive(Clone)]
+pub struct SearchIndex {
+    dir: PathBuf,
+    index: Index,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The index directory of a home: `<home>/index/`.
+pub fn index_dir(home: &Home) -> PathBuf {
+    home.dir().join("index")
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating an empty one when there is none. An index of another
+    /// format is removed and created anew (it is derived data) unless its writer is busy.
+    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        let io = |source| SearchError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tv = |source| SearchError::Index {
+            path: dir.to_path_buf(),
+            source,
+        };
+        if dir.join("meta.json").exists() {
+            let index = Index::open_in_dir(dir).map_err(tv)?;
+            let fields = Fields::of(&index.schema());
+            let position = read_position(&index).map_err(tv)?;
+            let compatible = fields.is_some()
+                && position
+                    .as_ref()
+                    .is_none_or(|p| p.format_version == FORMAT_VERSION);
+            if let (true, Some(fields)) = (compatible, fields) {
+                return Ok(SearchIndex::wrap(dir, index, fields));
+            }
+            // Another format: rebuild, unless someone is writing it.
+            if index
+                .writer::<tantivy::TantivyDocument>(WRITER_HEAP)
+                .is_err()
+            {
+                return Err(SearchError::Incompatible(dir.to_path_buf()));
+            }
+            drop(index);
+            std::fs::remove_dir_all(dir).map_err(io)?;
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let schema = schema::build();
+        let index = Index::create_in_dir(dir, schema.clone()).map_err(tv)?;
+        let fields = Fields::of(&schema).ok_or_else(|| SearchError::Incompatible(dir.into()))?;
+        Ok(SearchIndex::wrap(dir, index, fields))
+    }
+
+    /// An index in memory (tests, benchmarks).
+    pub fn in_ram() -> SearchIndex {
+        let schema = schema::build();
+        let index = Index::create_in_ram(schema.clone());
+        let fields =
+            Fields::of(&schema).unwrap_or_else(|| unreachable!("schema::build has every field"));
+        SearchIndex::wrap(Path::new("(memory)"), index, fields)
+    }
+
+    fn wrap(dir: &Path, index: Index, fields: Fields) -> SearchIndex {
+        index
+            .tokenizers()
+            .register(tokenizer::ANALYZER, tokenizer::analyzer());
+        SearchIndex {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The tantivy index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Its fields.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The follower's committed position; None for an index never committed.
+    pub fn position(&self) -> Result<Option<Position>, SearchError> {
+        read_position(&self.index).map_err(|source| self.err(source))
+    }
+
+    fn err(&self, source: tantivy::TantivyError) -> SearchError {
+        SearchError::Index {
+            path: self.dir.clone(),
+            source,
+        }
+    }
+}
+
+/// Memory budget of the index writer (split among its threads).
+pub(crate) const WRITER_HEAP: usize = 128 * 1024 * 1024;
+
+fn read_position(index: &Index) -> tantivy::Result<Option<Position>> {
+    let metas = index.load_metas()?;
+    Ok(metas
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok()))
+}

@@ -1,0 +1,432 @@
+//! Searching the index within a caller's scope: the query language, filters, facets and
+//! snippets. Read-only: it never writes the index (only [`super::follower`] does).
+//!
+//! The scope ([`Scope`]) is a mandatory clause of every query: nothing outside it is ever
+//! returned or counted in facets. The query language is tantivy's (phrases, `AND`/`OR`/`NOT`,
+//! `+`/`-`, `field:value`, `year:[2016 TO 2019]`, `date:[2016-01-01 TO 2016-06-30]`) over the
+//! field names of [`super::schema`], plus `refcode:CODE` (exact) and `refcode:PREFIX*`.
+//! Specified in `formats/search.md` ("Query language").
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde::Serialize;
+use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, RegexQuery, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Score, TantivyDocument, Term};
+
+use super::schema::FACETS;
+use super::{SearchError, SearchIndex};
+use crate::refcode::RefCode;
+
+/// What a caller may see. Applied to every query as a mandatory clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (archivists).
+    All,
+    /// The records of one agency (its Agency-Code).
+    Agency(String),
+    /// These records only, by 档号 (a court's authorised records).
+    Records(Vec<String>),
+}
+
+/// Filters besides the query text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Agency-Code.
+    pub agency: Option<String>,
+    /// 年度 range, both ends included.
+    pub years: Option<(i64, i64)>,
+    /// 保管期限 code.
+    pub retention: Option<String>,
+}
+
+/// One result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hit {
+    /// 档号.
+    pub reference_code: String,
+    /// 题名.
+    pub title: String,
+    /// Agency-Code.
+    pub agency: String,
+    /// 日期 as written.
+    pub date: String,
+    /// 年度.
+    pub year: Option<i64>,
+    /// BM25 score.
+    pub score: f32,
+    /// A passage of the text (or the title) with the matched words in 【】.
+    pub snippet: String,
+    /// The same passage as HTML, matched words in `<b>`.
+    pub snippet_html: String,
+}
+
+/// Facet counts: dimension → value → number of matching records in scope.
+pub type Facets = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// What a search found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    /// The query as given.
+    pub query: String,
+    /// Matching records in scope (all, not only those listed).
+    pub total: u64,
+    /// The best `limit`, best first (ties by 档号).
+    pub hits: Vec<Hit>,
+    /// Facet counts when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
+    /// Parts of the query that did not parse and were read leniently.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Escapes a literal for tantivy's regex syntax.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Turns bare dates in `date:` and `closed:` terms and ranges into the RFC 3339 times
+/// tantivy's parser wants (00:00 UTC, as indexed).
+fn expand_dates(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 32);
+    let mut in_range = false;
+    let mut single = false;
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let rest: String = chars[i..].iter().take(8).collect();
+        if !in_range && (i == 0 || chars[i - 1].is_whitespace() || "(+-".contains(chars[i - 1])) {
+            if let Some(p) = ["date:", "closed:"].iter().find(|p| rest.starts_with(**p)) {
+                let n = p.chars().count();
+                if chars.get(i + n).is_some_and(char::is_ascii_digit) {
+                    out.push_str(p);
+                    i += n;
+                    single = true;
+                    continue;
+                }
+            }
+        }
+        if !in_range
+            && ["date:[", "date:{", "closed:[", "closed:{"]
+                .iter()
+                .any(|p| rest.starts_with(p))
+        {
+            in_range = true;
+        }
+        if in_range && (chars[i] == ']' || chars[i] == '}') {
+            in_range = false;
+        }
+        // YYYY-MM-DD not followed by 'T'
+        if (in_range || single)
+            && i + 10 <= chars.len()
+            && chars[i..i + 10].iter().enumerate().all(|(k, c)| {
+                if k == 4 || k == 7 {
+                    *c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            && chars.get(i + 10) != Some(&'T')
+            && (i == 0 || !chars[i - 1].is_ascii_digit())
+        {
+            out.extend(&chars[i..i + 10]);
+            out.push_str("T00:00:00Z");
+            i += 10;
+            single = false;
+            continue;
+        }
+        if chars[i].is_whitespace() {
+            single = false;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Splits `refcode:` terms out of the query text: (the rest, their queries).
+fn take_refcodes(
+    index: &SearchIndex,
+    q: &str,
+) -> Result<(String, Vec<Box<dyn Query>>), SearchError> {
+    let field = index.fields().refcode;
+    let mut rest = Vec::new();
+    let mut queries: Vec<Box<dyn Query>> = Vec::new();
+    for word in q.split_whitespace() {
+        let Some(value) = word.strip_prefix("refcode:") else {
+            rest.push(word);
+            continue;
+        };
+        let value = value.trim_matches('"');
+        if let Some(prefix) = value.strip_suffix('*') {
+            let rq = RegexQuery::from_pattern(&format!("{}.*", regex_escape(prefix)), field)
+                .map_err(|source| SearchError::RefcodePrefix {
+                    prefix: prefix.to_string(),
+                    source,
+                })?;
+            queries.push(Box::new(rq));
+        } else {
+            queries.push(Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            )));
+        }
+    }
+    Ok((rest.join(" "), queries))
+}
+
+fn term(field: tantivy::schema::Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+/// The scope as a query.
+fn scope_query(index: &SearchIndex, scope: &Scope) -> Option<Box<dyn Query>> {
+    let f = index.fields();
+    match scope {
+        Scope::All => None,
+        Scope::Agency(code) => Some(term(f.agency, code)),
+        Scope::Records(codes) => Some(Box::new(TermSetQuery::new(
+            codes
+                .iter()
+                .map(|c| Term::from_field_text(f.refcode, c.trim())),
+        ))),
+    }
+}
+
+/// Searches the index: `query_text` in the query language, narrowed by `filters`, within
+/// `scope`; the best `limit` hits, and facet counts when `facets`.
+pub fn search(
+    index: &SearchIndex,
+    query_text: &str,
+    filters: &Filters,
+    scope: &Scope,
+    limit: usize,
+    facets: bool,
+) -> Result<SearchResults, SearchError> {
+    let f = *index.fields();
+    let reader = index.index().reader().map_err(|e| index.err(e))?;
+    let searcher = reader.searcher();
+    let mut warnings = Vec::new();
+
+    // The user's query: a bare 档号 is an exact look-up; `refcode:` terms are taken out.
+    let trimmed = query_text.trim();
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut text_query: Option<Box<dyn Query>> = None;
+    if RefCode::parse(trimmed).is_ok() {
+        clauses.push((Occur::Must, term(f.refcode, trimmed)));
+    } else {
+        let (rest, refcodes) = take_refcodes(index, trimmed)?;
+        clauses.extend(refcodes.into_iter().map(|q| (Occur::Must, q)));
+        let rest = expand_dates(&rest);
+        if !rest.trim().is_empty() {
+            let mut parser = QueryParser::for_index(index.index(), f.default_search());
+            parser.set_field_boost(f.title, 3.0);
+            parser.set_field_boost(f.keywords, 2.0);
+            parser.set_conjunction_by_default();
+            let q = match parser.parse_query(&rest) {
+                Ok(q) => q,
+                Err(strict) => {
+                    let (q, errs) = parser.parse_query_lenient(&rest);
+                    warnings.push(strict.to_string());
+                    warnings.extend(errs.iter().map(ToString::to_string));
+                    q
+                }
+            };
+            text_query = Some(q.box_clone());
+            clauses.push((Occur::Must, q));
+        }
+    }
+    if clauses.is_empty() {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    // Filters and the scope: mandatory, unscored.
+    if let Some(a) = &filters.agency {
+        clauses.push((Occur::Must, term(f.agency, a)));
+    }
+    if let Some(r) = &filters.retention {
+        clauses.push((Occur::Must, term(f.retention, r)));
+    }
+    if let Some((lo, hi)) = filters.years {
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_i64(f.year, lo)),
+                Bound::Included(Term::from_field_i64(f.year, hi)),
+            )),
+        ));
+    }
+    if let Some(s) = scope_query(index, scope) {
+        clauses.push((Occur::Must, s));
+    }
+    let query = BooleanQuery::new(clauses);
+
+    // One pass over the matches: hits, total and (when asked) every facet dimension.
+    let mut collectors = MultiCollector::new();
+    let top_handle = collectors.add_collector(TopDocs::with_limit(limit.max(1)).order_by_score());
+    let count_handle = collectors.add_collector(Count);
+    let facet_handles: Vec<_> = if facets {
+        FACETS
+            .iter()
+            .map(|(dimension, field)| {
+                let mut c = FacetCollector::for_field(*field);
+                c.add_facet("/");
+                (*dimension, collectors.add_collector(c))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut fruits = searcher
+        .search(&query, &collectors)
+        .map_err(|e| index.err(e))?;
+    let top = top_handle.extract(&mut fruits);
+    let total = count_handle.extract(&mut fruits);
+    let snippets = |field| {
+        text_query
+            .as_ref()
+            .and_then(|q| SnippetGenerator::create(&searcher, &**q, field).ok())
+    };
+    let mut text_snippets = snippets(f.text);
+    if let Some(g) = text_snippets.as_mut() {
+        g.set_max_num_chars(120);
+    }
+    let title_snippets = snippets(f.title);
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, addr) in top.into_iter().take(limit) {
+        hits.push(hit(
+            index,
+            &searcher,
+            score,
+            addr,
+            text_snippets.as_ref(),
+            title_snippets.as_ref(),
+        )?);
+    }
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.reference_code.cmp(&b.reference_code))
+    });
+
+    let facets = if facets {
+        let mut out = Facets::new();
+        for (dimension, handle) in facet_handles {
+            let counts = handle.extract(&mut fruits);
+            let values = counts
+                .get("/")
+                .map(|(facet, n)| {
+                    let v = facet
+                        .to_path()
+                        .last()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    (v, n)
+                })
+                .collect();
+            out.insert(dimension.to_string(), values);
+        }
+        Some(out)
+    } else {
+        None
+    };
+    Ok(SearchResults {
+        query: query_text.to_string(),
+        total: total as u64,
+        hits,
+        facets,
+        warnings,
+    })
+}
+
+fn hit(
+    index: &SearchIndex,
+    searcher: &tantivy::Searcher,
+    score: Score,
+    addr: DocAddress,
+    text_snippets: Option<&SnippetGenerator>,
+    title_snippets: Option<&SnippetGenerator>,
+) -> Result<Hit, SearchError> {
+    let f = index.fields();
+    let doc: TantivyDocument = searcher.doc(addr).map_err(|e| index.err(e))?;
+    let get = |field| {
+        doc.get_first(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let title = get(f.title);
+    let mut snippet = text_snippets.map(|g| g.snippet_from_doc(&doc));
+    if snippet.as_ref().is_none_or(|s| s.highlighted().is_empty()) {
+        snippet = title_snippets.map(|g| g.snippet_from_doc(&doc));
+    }
+    let (plain, html) = match snippet {
+        Some(s) if !s.fragment().is_empty() => {
+            let mut plain = String::new();
+            let mut at = 0;
+            let frag = s.fragment();
+            for r in s.highlighted() {
+                plain.push_str(frag.get(at..r.start).unwrap_or_default());
+                plain.push('【');
+                plain.push_str(frag.get(r.start..r.end).unwrap_or_default());
+                plain.push('】');
+                at = r.end;
+            }
+            plain.push_str(frag.get(at..).unwrap_or_default());
+            (plain.replace('\n', " "), s.to_html())
+        }
+        _ => (title.clone(), String::new()),
+    };
+    Ok(Hit {
+        reference_code: get(f.refcode),
+        title,
+        agency: get(f.agency),
+        date: get(f.date_text),
+        year: doc.get_first(f.year).and_then(|v| v.as_i64()),
+        score,
+        snippet: plain,
+        snippet_html: html,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_dates_become_rfc3339_in_date_fields_only() {
+        assert_eq!(
+            expand_dates("date:[2016-01-01 TO 2016-06-30] 2016-05-12"),
+            "date:[2016-01-01T00:00:00Z TO 2016-06-30T00:00:00Z] 2016-05-12"
+        );
+        assert_eq!(
+            expand_dates("通知 closed:2016-08-01"),
+            "通知 closed:2016-08-01T00:00:00Z"
+        );
+        assert_eq!(
+            expand_dates("date:{2016-01-01T00:00:00Z TO *}"),
+            "date:{2016-01-01T00:00:00Z TO *}"
+        );
+    }
+
+    #[test]
+    fn regex_escape_quotes_refcode_punctuation() {
+        assert_eq!(regex_escape("0194-WS·2016"), "0194\\-WS·2016");
+    }
+}
