@@ -21,7 +21,7 @@ use serde_json::Value;
 use tantivy::schema::Facet;
 use tantivy::{DateTime, IndexWriter, TantivyDocument, TantivyError, Term};
 
-use super::{Position, SearchError, SearchIndex, FORMAT_VERSION, WRITER_HEAP};
+use super::{Fields, Position, SearchError, SearchIndex, FORMAT_VERSION, WRITER_HEAP};
 use crate::intake::{object_id, object_root};
 use crate::ledger::entry::Entry;
 use crate::refcode::RefCode;
@@ -274,10 +274,64 @@ async fn record_doc(
     let meta = read_json("record.json").await?;
     let evidence = read_json("evidence/intake.json").await?;
 
+    let mut doc = metadata_doc(f, code, &meta, &evidence, transfer);
+    // The description, and the text of main and attachment files.
+    let mut text = Vec::new();
+    if let Some(d) = text_of(&meta, "description") {
+        text.push(d.to_string());
+    }
+    let files = meta
+        .get("files")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for file in &files {
+        let Some(path) = file.get("path").and_then(Value::as_str) else {
+            continue;
+        };
+        let role = file.get("role").and_then(Value::as_str).unwrap_or("");
+        if !opts.extract_text || !(role == "main" || role == "attachment") {
+            continue;
+        }
+        let Some(cp) = state
+            .get(&format!("files/{path}"))
+            .and_then(|d| inv.content_path(d))
+        else {
+            continue;
+        };
+        match file_text(store, &root, cp, opts.max_file_bytes).await? {
+            (t, None) => text.push(t),
+            (t, Some(problem)) => {
+                problems.push(format!("{code} {path}: {problem}"));
+                text.push(t);
+            }
+        }
+    }
+    add_text(f, &mut doc, &text.join("\n"));
+    Ok(Some(doc))
+}
+
+/// The text field of a record's document: the description and the files' text, trimmed.
+fn add_text(f: &Fields, doc: &mut TantivyDocument, text: &str) {
+    if !text.trim().is_empty() {
+        doc.add_text(f.text, text.trim());
+    }
+}
+
+/// A record's document without its text: every field from its `record.json` (`meta`), its
+/// intake evidence and its transfer (`AGENCY/…`, when the evidence names no agency), and
+/// the names of its files.
+fn metadata_doc(
+    f: &Fields,
+    code: &str,
+    meta: &Value,
+    evidence: &Value,
+    transfer: Option<&str>,
+) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_text(f.refcode, code);
     let mut add = |field, key: &str| {
-        if let Some(s) = text_of(&meta, key) {
+        if let Some(s) = text_of(meta, key) {
             doc.add_text(field, s);
         }
     };
@@ -304,20 +358,20 @@ async fn record_doc(
         doc.add_text(f.agency, a);
         doc.add_facet(f.agency_facet, Facet::from_path([a.as_str()]));
     }
-    if let Some(fonds) = text_of(&meta, "fonds") {
+    if let Some(fonds) = text_of(meta, "fonds") {
         doc.add_facet(f.fonds_facet, Facet::from_path([fonds]));
     }
-    if let Some(r) = text_of(&meta, "retention") {
+    if let Some(r) = text_of(meta, "retention") {
         doc.add_facet(f.retention_facet, Facet::from_path([r]));
     }
     if let Some(y) = meta.get("year").and_then(Value::as_i64) {
         doc.add_i64(f.year, y);
         doc.add_facet(f.year_facet, Facet::from_path([y.to_string()]));
     }
-    if let Some(d) = text_of(&meta, "date").and_then(parse_date) {
+    if let Some(d) = text_of(meta, "date").and_then(parse_date) {
         doc.add_date(f.date, d);
     }
-    if let Some(d) = text_of(&meta, "closed_date").and_then(parse_date) {
+    if let Some(d) = text_of(meta, "closed_date").and_then(parse_date) {
         doc.add_date(f.closed, d);
     }
     // Formats as identified at intake, per file.
@@ -336,44 +390,48 @@ async fn record_doc(
         doc.add_text(f.format, name);
         doc.add_facet(f.format_facet, Facet::from_path([name.as_str()]));
     }
-    // File names, and the text of main and attachment files.
-    let mut text = Vec::new();
-    if let Some(d) = text_of(&meta, "description") {
-        text.push(d.to_string());
-    }
-    let files = meta
-        .get("files")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for file in &files {
-        let Some(path) = file.get("path").and_then(Value::as_str) else {
-            continue;
-        };
-        doc.add_text(f.file, path);
-        let role = file.get("role").and_then(Value::as_str).unwrap_or("");
-        if !opts.extract_text || !(role == "main" || role == "attachment") {
-            continue;
-        }
-        let Some(cp) = state
-            .get(&format!("files/{path}"))
-            .and_then(|d| inv.content_path(d))
-        else {
-            continue;
-        };
-        match file_text(store, &root, cp, opts.max_file_bytes).await? {
-            (t, None) => text.push(t),
-            (t, Some(problem)) => {
-                problems.push(format!("{code} {path}: {problem}"));
-                text.push(t);
-            }
+    if let Some(files) = meta.get("files").and_then(Value::as_array) {
+        for path in files
+            .iter()
+            .filter_map(|x| x.get("path").and_then(Value::as_str))
+        {
+            doc.add_text(f.file, path);
         }
     }
-    let text = text.join("\n");
-    if !text.trim().is_empty() {
-        doc.add_text(f.text, text.trim());
+    doc
+}
+
+/// Indexes records given as `(档号, record.json, intake evidence, text)` — the text standing
+/// for the extracted text of their files — in batches, one tantivy commit per batch, with the
+/// document-building code of [`catch_up`]. Each record replaces any document of its 档号.
+/// The commits carry no ledger position, so the next [`catch_up`] on this index rebuilds it
+/// from the ledger. Returns the number of records indexed.
+///
+/// For bulk loads and benchmarks; the ledger follower remains the only writer of an archive's index
+/// ([`catch_up`]).
+pub fn index_records<I>(index: &SearchIndex, batches: I) -> Result<u64, SearchError>
+where
+    I: IntoIterator<Item = Vec<(String, Value, Value, String)>>,
+{
+    let f = index.fields();
+    let mut writer: IndexWriter<TantivyDocument> = index
+        .index()
+        .writer(WRITER_HEAP)
+        .map_err(|e| index.err(e))?;
+    let mut n = 0u64;
+    for batch in batches {
+        for (code, meta, evidence, text) in batch {
+            let mut doc = metadata_doc(f, &code, &meta, &evidence, None);
+            let description = text_of(&meta, "description").unwrap_or("");
+            add_text(f, &mut doc, &format!("{description}\n{text}"));
+            writer.delete_term(Term::from_field_text(f.refcode, &code));
+            writer.add_document(doc).map_err(|e| index.err(e))?;
+            n += 1;
+        }
+        writer.commit().map_err(|e| index.err(e))?;
     }
-    Ok(Some(doc))
+    writer.wait_merging_threads().map_err(|e| index.err(e))?;
+    Ok(n)
 }
 
 /// The text of one stored file and the problem met, if any: the first `max_bytes` are copied

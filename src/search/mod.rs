@@ -2,8 +2,10 @@
 //! ledger and rebuilt from them at any time (DESIGN.md "Index: tantivy", invariant 6).
 //!
 //! Owns the index directory and nothing else: it reads the store and the ledger, never writes
-//! them. [`follower::catch_up`] is the ONLY code path that writes the index: it applies ledger
-//! entries from the position the index last committed, in batches. [`query::search`] reads it
+//! them. [`follower::catch_up`] is the ONLY code path that writes an archive's index: it applies
+//! ledger entries from the position the index last committed, in batches
+//! ([`follower::index_records`] loads synthetic records into a scratch index for benchmarks;
+//! its commits carry no position, so `catch_up` rebuilds such an index from the ledger). [`query::search`] reads it
 //! within a caller's [`query::Scope`]. [`schema`] and [`tokenizer`] say what is indexed and
 //! how. Specified in `formats/search.md`; keep the two in step.
 

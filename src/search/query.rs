@@ -378,18 +378,38 @@ fn hit(
     }
     let (plain, html) = match snippet {
         Some(s) if !s.fragment().is_empty() => {
-            let mut plain = String::new();
-            let mut at = 0;
+            // The search-mode tokenizer highlights overlapping words (营业执照 and 营业, 执照):
+            // merge them first. tantivy's own `to_html` panics on such overlaps, so the HTML
+            // is built here too.
+            let mut ranges: Vec<std::ops::Range<usize>> = s.highlighted().to_vec();
+            ranges.sort_by_key(|r| (r.start, r.end));
+            let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+            for r in ranges {
+                match merged.last_mut() {
+                    Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                    _ => merged.push(r),
+                }
+            }
             let frag = s.fragment();
-            for r in s.highlighted() {
-                plain.push_str(frag.get(at..r.start).unwrap_or_default());
+            let (mut plain, mut html) = (String::new(), String::new());
+            let mut at = 0;
+            for r in merged {
+                let before = frag.get(at..r.start).unwrap_or_default();
+                let hit = frag.get(r.start..r.end).unwrap_or_default();
+                plain.push_str(before);
                 plain.push('【');
-                plain.push_str(frag.get(r.start..r.end).unwrap_or_default());
+                plain.push_str(hit);
                 plain.push('】');
+                html.push_str(&escape_html(before));
+                html.push_str("<b>");
+                html.push_str(&escape_html(hit));
+                html.push_str("</b>");
                 at = r.end;
             }
-            plain.push_str(frag.get(at..).unwrap_or_default());
-            (plain.replace('\n', " "), s.to_html())
+            let rest = frag.get(at..).unwrap_or_default();
+            plain.push_str(rest);
+            html.push_str(&escape_html(rest));
+            (plain.replace('\n', " "), html)
         }
         _ => (title.clone(), String::new()),
     };
@@ -405,9 +425,33 @@ fn hit(
     })
 }
 
+/// Text made safe inside HTML.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlapping_highlights_merge_and_html_is_escaped() {
+        assert_eq!(
+            escape_html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
 
     #[test]
     fn bare_dates_become_rfc3339_in_date_fields_only() {
