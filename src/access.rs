@@ -279,10 +279,6 @@ impl RecordView {
     }
 }
 
-/// How long a read waits for a writer (a transfer being stored) to release the lock before
-/// giving up with [`StoreError::Locked`].
-const READ_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Records that `actor` read `target` for `purpose`, as a `record.read` ledger entry, durable
 /// before it returns (DESIGN.md: every read of a record by a person is a ledger entry; the
 /// seed's art. 11 and 22: data used only for its purpose, abuse traceable). The caller shows
@@ -294,45 +290,18 @@ pub async fn record_read(
     purpose: &str,
     target: &ReadTarget,
 ) -> Result<u64, AccessError> {
-    let lock = lock_waiting(store, actor, READ_LOCK_WAIT).await?;
-    let result = async {
-        let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        // Any interrupted write must be settled first: its batch owns the next indices.
-        store.recover(&lock).await?;
-        let event = Event::RecordRead {
-            reference_code: target.reference_code.clone(),
-            object_id: target.object_id.clone(),
-            version: target.version.clone(),
-            file: target.file.clone(),
-            purpose: purpose.to_string(),
-        };
-        let entries = encode_all(&[event], actor, &store::now_rfc3339())?;
-        let appended = ledger.append(&lock, key, &entries).await?;
-        Ok::<_, AccessError>(appended.first_index)
-    }
-    .await;
-    let released = lock.release().await;
-    let index = result?;
-    released?;
+    let event = Event::RecordRead {
+        reference_code: target.reference_code.clone(),
+        object_id: target.object_id.clone(),
+        version: target.version.clone(),
+        file: target.file.clone(),
+        purpose: purpose.to_string(),
+    };
+    let entries = encode_all(&[event], actor, &store::now_rfc3339())?;
+    let index = crate::ledger::commit::append_event(store, key, actor, &entries)
+        .await?
+        .first_index;
     Ok(index)
-}
-
-/// Takes the writer lock, waiting while a live writer holds it.
-pub async fn lock_waiting(
-    store: &Store,
-    actor: &str,
-    wait: std::time::Duration,
-) -> Result<store::WriterLock, StoreError> {
-    let deadline = std::time::Instant::now() + wait;
-    loop {
-        match store.lock_writer(actor).await {
-            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Streams one file of a record. `file` is the path inside the record folder (`正文.pdf`)
@@ -508,9 +477,7 @@ pub async fn amend(
         reference_code: amendment.reference_code.clone(),
         object_id: amendment.object_id.clone(),
         version: amendment.version.clone(),
-        inventory_sha512: hex::encode(
-            ring::digest::digest(&ring::digest::SHA512, &next.to_json()).as_ref(),
-        ),
+        inventory_sha512: crate::digest::sha512_hex(&next.to_json()),
         record_json_sha512: amendment.record_json_sha512.clone(),
         reason: reason.into(),
     };

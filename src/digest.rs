@@ -209,6 +209,16 @@ impl MultiHasher {
     }
 }
 
+/// Lowercase hex SHA-256 of bytes in memory (documents, entries, inventories).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+/// Lowercase hex SHA-512 of bytes in memory.
+pub fn sha512_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA512, bytes).as_ref())
+}
+
 /// Read-buffer size for streaming digests: large enough to amortise syscalls, small enough
 /// to keep memory bounded whatever the file size.
 pub const CHUNK: usize = 1 << 20;

@@ -31,6 +31,9 @@ pub enum VerifyError {
     /// The ledger could not be read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The audit entry could not be encoded.
+    #[error(transparent)]
+    Entry(#[from] crate::ledger::entry::EntryError),
 }
 
 /// One problem found in the store.
@@ -255,10 +258,7 @@ pub async fn record_audit(
         if list.len() <= 1024 {
             list
         } else {
-            format!(
-                "sha256:{}",
-                hex::encode(ring::digest::digest(&ring::digest::SHA256, list.as_bytes()).as_ref())
-            )
+            format!("sha256:{}", crate::digest::sha256_hex(list.as_bytes()))
         }
     };
     let damaged = report.damaged_records();
@@ -281,25 +281,10 @@ pub async fn record_audit(
             .filter(|d| d.severity == "error")
             .count() as u64,
     };
-    let entries = crate::ledger::commit::encode_all(&[event], actor, &store::now_rfc3339())
-        .map_err(|e| {
-            VerifyError::Ledger(crate::ledger::log::LedgerError::Inconsistent {
-                path: "fixity.audited".into(),
-                message: e.to_string(),
-            })
-        })?;
-    let lock =
-        crate::access::lock_waiting(store, actor, std::time::Duration::from_secs(120)).await?;
-    let result = async {
-        let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
-        Ok::<_, VerifyError>(ledger.append(&lock, key, &entries).await?.first_index)
-    }
-    .await;
-    let released = lock.release().await;
-    let index = result?;
-    released?;
+    let entries = crate::ledger::commit::encode_all(&[event], actor, &store::now_rfc3339())?;
+    let index = crate::ledger::commit::append_event(store, key, actor, &entries)
+        .await?
+        .first_index;
     Ok(index)
 }
 
@@ -372,6 +357,4 @@ async fn object_roots(store: &Store) -> Result<Vec<object_store::path::Path>, St
     Ok(roots)
 }
 
-fn sha512_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA512, bytes).as_ref())
-}
+use crate::digest::sha512_hex;

@@ -581,13 +581,7 @@ async fn already_accepted(store: &Store, rec: TransferRecord) -> Result<Outcome,
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
-}
-
-fn sha512_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA512, bytes).as_ref())
-}
+use crate::digest::{sha256_hex, sha512_hex};
 
 async fn reject(
     store: &Store,

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::entry::{Entry, EntryError, Event};
-use super::log::{Appended, Ledger};
+use super::log::{Appended, Ledger, LedgerError};
 use crate::sign::ArchiveKey;
 use crate::store::{CommitPoint, Store, StoreError, WriterLock};
 
@@ -25,6 +25,32 @@ pub fn encode_all(events: &[Event], actor: &str, time: &str) -> Result<Vec<Bytes
         .iter()
         .map(|e| Entry::new(e, actor, time).encode().map(Bytes::from))
         .collect()
+}
+
+/// How long an event waits for a writer (e.g. a transfer being stored) to release the lock.
+pub const EVENT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Appends entries that record no new object version (a read by a person, a fixity audit):
+/// takes the writer lock (waiting up to [`EVENT_LOCK_WAIT`]), settles any interrupted write
+/// first (its batch owns the next indices), appends, releases. Durable when it returns `Ok`.
+pub async fn append_event(
+    store: &Store,
+    key: &ArchiveKey,
+    actor: &str,
+    entries: &[Bytes],
+) -> Result<Appended, LedgerError> {
+    let lock = store.lock_writer_waiting(actor, EVENT_LOCK_WAIT).await?;
+    let result = async {
+        let ledger = open(store).await?;
+        ledger.recover(&lock).await?;
+        store.recover(&lock).await?;
+        ledger.append(&lock, key, entries).await
+    }
+    .await;
+    let released = lock.release().await;
+    let appended = result?;
+    released?;
+    Ok(appended)
 }
 
 /// One write's ledger batch, appended when the store reaches its commit point.

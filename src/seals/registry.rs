@@ -332,10 +332,7 @@ struct Committed {
 }
 
 fn sha256_tag(bytes: &[u8]) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
-    )
+    format!("sha256:{}", crate::digest::sha256_hex(bytes))
 }
 
 /// Parses RFC 3339 (any offset) or a bare date `YYYY-MM-DD` (midnight UTC).
@@ -709,7 +706,7 @@ async fn change<F>(
 where
     F: FnOnce(&Registry, u64, &str) -> Result<Plan, RegistryError>,
 {
-    let lock = crate::access::lock_waiting(store, actor, LOCK_WAIT).await?;
+    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
     let result = async {
         let ledger = crate::ledger::commit::open(store).await?;
         ledger.recover(&lock).await?;

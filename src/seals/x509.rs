@@ -138,9 +138,7 @@ pub fn normalize_serial(hex: &str) -> String {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
-}
+use crate::digest::sha256_hex;
 
 // ---------------------------------------------------------------------------------------------
 // Public keys and signature verification.

@@ -141,6 +141,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Takes the writer lock, waiting up to `wait` while a live writer holds it (a read that
+    /// must be recorded, or a registry change, waits for a transfer being stored).
+    pub async fn lock_writer_waiting(
+        &self,
+        actor: &str,
+        wait: std::time::Duration,
+    ) -> Result<WriterLock, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match self.lock_writer(actor).await {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 impl WriterLock {
     /// Who holds it.
     pub fn info(&self) -> &LockInfo {
