@@ -394,33 +394,50 @@ async fn verify(
     if !file.is_file() {
         bail!("{} is not a file", file.display());
     }
-    let sig = match sig {
-        Some(s) => s.to_path_buf(),
-        None => {
-            let with = |ext: &str| {
-                let mut s = file.as_os_str().to_owned();
-                s.push(ext);
-                PathBuf::from(s)
-            };
-            match [with(".p7s"), with(".jws")]
-                .into_iter()
-                .find(|p| p.is_file())
-            {
-                Some(p) => p,
-                None => bail!(
-                    "no seal given and neither {0}.p7s nor {0}.jws exists",
-                    file.display()
-                ),
-            }
-        }
+    let sidecar = |ext: &str| {
+        let mut s = file.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
     };
+    let sig = match sig {
+        Some(s) => Some(s.to_path_buf()),
+        None => [sidecar(".p7s"), sidecar(".jws")]
+            .into_iter()
+            .find(|p| p.is_file()),
+    };
+    // Without a detached seal, a PDF's embedded signatures are what is checked.
+    if sig.is_none() && !looks_like_pdf(file)? {
+        bail!(
+            "no seal given, neither {0}.p7s nor {0}.jws exists, and {0} is not a PDF with \
+             embedded signatures",
+            file.display()
+        );
+    }
     let (home, store) = open(home_dir).await?;
     let reg = Registry::load(&store).await?;
     // The archive's policy for this agency (`[seals]` in config.toml).
     let (policy, _) = home.config.seals.for_agency(agency);
-    let verdict: SealVerdict =
-        strongroom::seals::verify_seal_file(file, &sig, &reg, agency, &policy, at)
-            .with_context(|| format!("reading {} or {}", file.display(), sig.display()))?;
+    let (verdict, pdf) = match &sig {
+        Some(sig) => {
+            let v: SealVerdict =
+                strongroom::seals::verify_seal_file(file, sig, &reg, agency, &policy, at)
+                    .with_context(|| format!("reading {} or {}", file.display(), sig.display()))?;
+            (Some(v), None)
+        }
+        None => {
+            let p = strongroom::seals::verify_pdf_file(file, &reg, agency, &policy, at)
+                .with_context(|| format!("reading {}", file.display()))?;
+            if p.signatures.is_empty() && p.problems.is_empty() {
+                bail!(
+                    "{} carries no embedded signature and has no .p7s or .jws beside it: \
+                     nothing to verify",
+                    file.display()
+                );
+            }
+            (None, Some(p))
+        }
+    };
+    let valid = verdict.as_ref().is_none_or(|v| v.valid) && pdf.as_ref().is_none_or(|p| p.valid());
     let signed = if how.signed {
         let key = home.key()?;
         let report = strongroom::seals::VerificationReport {
@@ -430,9 +447,14 @@ async fn verify(
             checked_at: registry::format_time(Utc::now()),
             checked_by: how.actor.to_string(),
             file: strongroom::seals::ReportedFile::of(file)?,
-            seal: strongroom::seals::ReportedFile::of(&sig)?,
+            seal: sig
+                .as_deref()
+                .map(strongroom::seals::ReportedFile::of)
+                .transpose()?,
             agency: agency.to_string(),
             verdict: verdict.clone(),
+            pdf: pdf.clone(),
+            valid,
         };
         Some(key.sign_document(&report)?)
     } else {
@@ -440,9 +462,35 @@ async fn verify(
     };
     if json {
         print_json(&serde_json::json!({
-            "file": file, "seal": sig, "agency": agency, "verdict": verdict, "signed": signed,
+            "file": file, "seal": sig, "agency": agency, "valid": valid, "verdict": verdict,
+            "pdf": pdf, "signed": signed,
         }))?;
-    } else if verdict.valid {
+    } else if let Some(verdict) = &verdict {
+        print_verdict(file, sig.as_deref().unwrap_or(file), agency, verdict, at);
+    } else if let Some(pdf) = &pdf {
+        print_pdf(file, pdf);
+    }
+    if let (Some(note), false) = (&signed, json) {
+        println!("\n签名核验报告 Verification report signed by the archive (check with `strongroom receipt verify FILE`):");
+        print!("{note}");
+    }
+    Ok(if valid { 0 } else { 1 })
+}
+
+/// Whether `file` starts like a PDF (`%PDF-` within its first KiB, as readers allow).
+fn looks_like_pdf(file: &Path) -> Result<bool> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(1024);
+    std::fs::File::open(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .take(1024)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {}", file.display()))?;
+    Ok(head.windows(5).any(|w| w == b"%PDF-"))
+}
+
+fn print_verdict(file: &Path, sig: &Path, agency: &str, verdict: &SealVerdict, at: DateTime<Utc>) {
+    if verdict.valid {
         let signer = verdict.signers.first();
         println!(
             "VALID: {} is sealed by agency {agency} ({}; {}), judged at {}",
@@ -466,9 +514,39 @@ async fn verify(
             println!("  {p}");
         }
     }
-    if let (Some(note), false) = (&signed, json) {
-        println!("\n签名核验报告 Verification report signed by the archive (check with `strongroom receipt verify FILE`):");
-        print!("{note}");
+}
+
+fn print_pdf(file: &Path, pdf: &strongroom::seals::pdf::PdfSeals) {
+    println!(
+        "{}: {} embedded signature(s) in {}",
+        if pdf.valid() { "VALID" } else { "NOT VALID" },
+        pdf.signatures.len(),
+        file.display()
+    );
+    for (n, s) in pdf.signatures.iter().enumerate() {
+        let name = s
+            .field_name
+            .clone()
+            .unwrap_or_else(|| format!("signature {}", n + 1));
+        let signer = s.verdict.signers.first();
+        println!(
+            "  {name}: {} ({}; covers bytes 0..{})",
+            if s.verdict.valid {
+                "valid"
+            } else {
+                "NOT valid"
+            },
+            signer.and_then(|x| x.subject.as_deref()).unwrap_or("-"),
+            s.covers_up_to
+        );
+        for p in &s.verdict.problems {
+            println!("    {p}");
+        }
+        for note in signer.map(|x| x.notes.as_slice()).unwrap_or_default() {
+            println!("    note: {note}");
+        }
     }
-    Ok(if verdict.valid { 0 } else { 1 })
+    for p in &pdf.problems {
+        println!("  the document: {p}");
+    }
 }

@@ -55,6 +55,22 @@ authorityKeyIdentifier = keyid
 basicConstraints = CA:false
 keyUsage = critical,keyEncipherment
 subjectKeyIdentifier = hash
+[v3_ca_pathlen0]
+basicConstraints = critical,CA:true,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_signer_server]
+basicConstraints = CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+[v3_signer_email]
+basicConstraints = CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = emailProtection,clientAuth
+[v3_signer_crit]
+basicConstraints = CA:false
+keyUsage = critical,digitalSignature
+1.3.6.1.4.1.55555.1 = critical,ASN1:UTF8String:must be understood
 EOF
 export CADIR=.
 mkca() { mkdir -p $1/newcerts; : > $1/index.txt; echo 1000 > $1/serial; echo 1000 > $1/crlnumber; }
@@ -80,6 +96,17 @@ signer revoked_after "$RSA" v3_signer inter ""
 signer untrusted "$RSA" v3_signer other ""
 signer keyenc "$RSA" v3_enc inter ""
 openssl pkey -in ed25519.key -outform DER -out ed25519.key.der
+signer eku_server "$RSA" v3_signer_server inter ""
+signer eku_email "$RSA" v3_signer_email inter ""
+signer crit "$RSA" v3_signer_crit inter ""
+# pathlen:0 on a CA under the root, then a CA below it anyway, then a signer: too deep.
+mkca pl0; mkca sub
+openssl req -new -newkey rsa:2048 -nodes -keyout pl0/key.pem -out pl0/req.pem -subj "/CN=Pathlen Zero CA" -config ca.cnf 2>/dev/null
+CADIR=root openssl ca -batch -config ca.cnf -cert root/cert.pem -keyfile root/key.pem -in pl0/req.pem -out pl0/cert.pem -extensions v3_ca_pathlen0 -days 5000 -notext 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout sub/key.pem -out sub/req.pem -subj "/CN=Sub CA Below Pathlen Zero" -config ca.cnf 2>/dev/null
+CADIR=pl0 openssl ca -batch -config ca.cnf -cert pl0/cert.pem -keyfile pl0/key.pem -in sub/req.pem -out sub/cert.pem -extensions v3_ca -days 4000 -notext 2>/dev/null
+signer deep "$RSA" v3_signer sub ""
+cat sub/cert.pem pl0/cert.pem > deep_chain.pem
 # SM2 (GB/T 32918) with SM3 and the default signer ID: a CA and a signer, both made by openssl.
 SM2ID=distid:1234567812345678
 openssl genpkey -algorithm SM2 -out sm2ca.key
@@ -108,6 +135,10 @@ sign rsa1024 rsa1024.p7s doc.bin inter/cert.pem ""
 sign expired expired.p7s doc.bin inter/cert.pem ""
 sign untrusted untrusted.p7s doc.bin other/cert.pem ""
 sign keyenc keyenc.p7s doc.bin inter/cert.pem ""
+sign eku_server eku_server.p7s doc.bin inter/cert.pem ""
+sign eku_email eku_email.p7s doc.bin inter/cert.pem ""
+sign crit crit.p7s doc.bin inter/cert.pem ""
+sign deep deep.p7s doc.bin deep_chain.pem ""
 sign rsa small.p7s small.txt inter/cert.pem ""
 sign revoked_before revoked_before.p7s doc.bin inter/cert.pem ""
 sign revoked_after revoked_after.p7s doc.bin inter/cert.pem ""
@@ -244,6 +275,7 @@ fn openssl_words(code: SealCode) -> &'static [&'static str] {
         SealCode::DigestMismatch => &["verification failure"],
         SealCode::BadSignature => &["bad signature", "verification failure"],
         SealCode::KeyTooSmall => &["too weak"],
+        SealCode::Unverifiable => &["unhandled critical extension", "unsupported certificate"],
         _ => &[""],
     }
 }
@@ -508,6 +540,67 @@ fn key_usage_without_signatures_is_refused() {
     let Some(dir) = fixtures() else { return };
     let v = verify(dir, "keyenc.p7s");
     assert_eq!(v.codes(), [SealCode::KeyUsage], "{:?}", v.problems);
+}
+
+#[test]
+fn a_signer_restricted_to_other_purposes_is_refused_and_email_protection_fits() {
+    let Some(dir) = fixtures() else {
+        return;
+    };
+    // openssl's `-purpose any` does not judge extended key usage: ours alone here.
+    let v = verify(dir, "eku_server.p7s");
+    assert_eq!(v.codes(), vec![SealCode::KeyUsage], "{:?}", v.problems);
+    assert!(
+        v.problems[0].message.contains("1.3.6.1.5.5.7.3.1"),
+        "{:?}",
+        v.problems
+    );
+    let v = verify(dir, "eku_email.p7s");
+    assert!(v.valid, "{:?}", v.problems);
+    // A policy may accept another purpose (here TLS server authentication).
+    let policy = AlgorithmPolicy {
+        signer_extended_key_usages: vec!["1.3.6.1.5.5.7.3.1".into()],
+        ..AlgorithmPolicy::default()
+    };
+    let v = verify_detached(
+        &read(dir, "eku_server.p7s"),
+        &read(dir, "doc.bin")[..],
+        &anchors(dir),
+        &[],
+        Utc::now(),
+        &policy,
+    )
+    .expect("readable");
+    assert!(v.valid, "{:?}", v.problems);
+}
+
+#[test]
+fn an_unknown_critical_extension_makes_the_seal_unverifiable_as_openssl_says() {
+    let Some(v) = case("crit.p7s", "doc.bin", &[SealCode::Unverifiable], false) else {
+        return;
+    };
+    assert!(
+        v.problems[0].message.contains("1.3.6.1.4.1.55555.1"),
+        "{:?}",
+        v.problems
+    );
+}
+
+#[test]
+fn a_chain_deeper_than_a_path_length_constraint_is_refused_as_openssl_says() {
+    let Some(v) = case("deep.p7s", "doc.bin", &[SealCode::KeyUsage], false) else {
+        return;
+    };
+    assert!(
+        v.problems[0].message.contains("pathLenConstraint"),
+        "{:?}",
+        v.problems
+    );
+    assert_eq!(
+        v.signers[0].chain.len(),
+        4,
+        "signer, sub, pathlen-0 CA, root"
+    );
 }
 
 #[test]

@@ -678,8 +678,46 @@ fn intake_verifies_embedded_signatures_and_refuses_a_pdf_changed_after_signing()
     assert_eq!(entry["type"], "seal.verified");
     assert_eq!(entry["seal_file"], format!("files/{file}#Sig1"));
 
+    // The verification service checks a PDF's embedded signatures when no seal is beside it,
+    // and signs its report.
+    let (code, v) = a.json(&[
+        "seal",
+        "verify",
+        signed.to_str().expect("utf-8"),
+        "--agency",
+        AGENCY,
+        "--signed",
+    ]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["pdf"]["signatures"][0]["verdict"]["valid"], true, "{v:#}");
+    let report = a.dir.path().join("pdf-report.txt");
+    std::fs::write(&report, v["signed"].as_str().expect("signed")).expect("write");
+    let (code, checked) = a.json(&["receipt", "verify", report.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(0), "{checked:#}");
+    assert_eq!(checked["document"]["valid"], true);
+    assert!(checked["document"].get("seal").is_none());
+
     let changed = f.path("changed.pdf");
     append_content_change(&signed, &changed);
+    let (code, v) = a.json(&[
+        "seal",
+        "verify",
+        changed.to_str().expect("utf-8"),
+        "--agency",
+        AGENCY,
+    ]);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["valid"], false);
+    let out = a.run(&[
+        "seal",
+        "verify",
+        changed.to_str().expect("utf-8"),
+        "--agency",
+        AGENCY,
+    ]);
+    let said = common::text(&out.stdout);
+    assert!(said.starts_with("NOT VALID"), "{said}");
     let (bag, _, _) = with_pdf("CHANGED-PDF", &changed);
     let codes = a.reject(&bag);
     assert!(

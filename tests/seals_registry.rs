@@ -1021,6 +1021,22 @@ fn p7s_seals_are_judged_with_the_registry_and_its_revocations() {
     );
     let good = cms_sign(d, "doc.txt", "good");
     assert_eq!(verdict(&good, "AG1"), (Some(0), vec![]));
+    // The evidence names the CRL consulted by digest, as the registry keeps it.
+    let (_, v) = a.json(&["seal", "verify", p(&doc), p(&good), "--agency", "AG1"]);
+    let crls = v["verdict"]["signers"][0]["crls"]
+        .as_array()
+        .expect("crls in the evidence");
+    assert_eq!(crls.len(), 1, "{v:#}");
+    let der = std::process::Command::new("openssl")
+        .args(["crl", "-in", p(&d.join("crl.pem")), "-outform", "DER"])
+        .output()
+        .expect("openssl crl");
+    let want = format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &der.stdout))
+    );
+    assert_eq!(crls[0]["crl_sha256"], want.as_str());
+    assert!(crls[0]["ledger_index"].as_u64().is_some());
     assert_eq!(
         verdict(&good, "AG2"),
         (Some(1), vec!["SEAL_UNTRUSTED_SIGNER".to_string()])

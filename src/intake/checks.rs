@@ -454,13 +454,7 @@ fn check_pdf_signatures(
     let Some(agency) = seals.agency.as_deref() else {
         return (None, Vec::new());
     };
-    match crate::seals::pdf::verify_pdf(
-        abs,
-        &seals.registry.anchors_for(agency),
-        &seals.registry.revocations(),
-        seals.at,
-        &seals.policy,
-    ) {
+    match crate::seals::verify_pdf_file(abs, &seals.registry, agency, &seals.policy, seals.at) {
         Ok(pdf) if pdf.signatures.is_empty() && pdf.problems.is_empty() => (None, Vec::new()),
         Ok(pdf) => {
             let mut findings: Vec<Finding> = pdf

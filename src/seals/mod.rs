@@ -74,20 +74,24 @@ pub fn verify_seal_file(
             ));
         }
         let text = String::from_utf8_lossy(&read(seal)?).into_owned();
-        jws::verify_detached(file, &text, registry, agency, policy, at)
-            .map_err(|source| SealError::ReadContent { source })
+        let mut verdict = jws::verify_detached(file, &text, registry, agency, policy, at)
+            .map_err(|source| SealError::ReadContent { source })?;
+        record_crls(&mut verdict, registry);
+        Ok(verdict)
     } else if name.ends_with(".p7s") {
         let sig = read(seal)?;
         let content =
             std::fs::File::open(file).map_err(|source| SealError::ReadContent { source })?;
-        cms::verify_detached(
+        let mut verdict = cms::verify_detached(
             &sig,
             std::io::BufReader::new(content),
             &registry.anchors_for(agency),
             &registry.revocations(),
             at,
             policy,
-        )
+        )?;
+        record_crls(&mut verdict, registry);
+        Ok(verdict)
     } else {
         Ok(refused(
             "unknown",
@@ -96,6 +100,62 @@ pub fn verify_seal_file(
             "a seal file must be a detached CMS signature (.p7s) or a detached JWS (.jws)".into(),
         ))
     }
+}
+
+/// Records in each signer's evidence the imported CRLs of its chain's issuers that the
+/// verdict consulted, and notes when the newest of an issuer's CRLs was already due for
+/// replacement at the signing time (a revocation published after it would be unknown here).
+pub fn record_crls(verdict: &mut SealVerdict, registry: &Registry) {
+    for signer in &mut verdict.signers {
+        signer.crls = registry.crls_for_chain(&signer.chain);
+        let mut newest: std::collections::BTreeMap<&str, &verdict::CrlUsed> = Default::default();
+        for c in &signer.crls {
+            let slot = newest.entry(c.issuer_fingerprint.as_str()).or_insert(c);
+            if registry::parse_time(&c.this_update) > registry::parse_time(&slot.this_update) {
+                *slot = c;
+            }
+        }
+        let mut notes = Vec::new();
+        for c in newest.values() {
+            let due = c.next_update.as_deref().and_then(registry::parse_time);
+            if let (Some(due), Some(at)) = (due, signer.signing_time) {
+                if at > due {
+                    notes.push(format!(
+                        "the newest CRL of \"{}\" known to the archive was due for renewal on \
+                         {}, before the signing time {}: a revocation published since is not \
+                         known here",
+                        c.issuer,
+                        x509::day(due),
+                        x509::day(at)
+                    ));
+                }
+            }
+        }
+        signer.notes.extend(notes);
+    }
+}
+
+/// Verifies every signature embedded in the PDF at `file` against agency `agency`'s anchors
+/// in `registry` (the entry point for intake and the verification service), with the CRLs
+/// consulted recorded in each signature's evidence.
+pub fn verify_pdf_file(
+    file: &Path,
+    registry: &Registry,
+    agency: &str,
+    policy: &AlgorithmPolicy,
+    at: DateTime<Utc>,
+) -> Result<pdf::PdfSeals, SealError> {
+    let mut seals = pdf::verify_pdf(
+        file,
+        &registry.anchors_for(agency),
+        &registry.revocations(),
+        at,
+        policy,
+    )?;
+    for s in &mut seals.signatures {
+        record_crls(&mut s.verdict, registry);
+    }
+    Ok(seals)
 }
 
 fn refused(format: &str, at: DateTime<Utc>, code: SealCode, message: String) -> SealVerdict {
@@ -142,12 +202,19 @@ pub struct VerificationReport {
     pub checked_by: String,
     /// The sealed file: its name as given, size and digests.
     pub file: ReportedFile,
-    /// The seal file.
-    pub seal: ReportedFile,
+    /// The seal file (absent when the seals checked are those embedded in a PDF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<ReportedFile>,
     /// The Agency-Code whose anchors the seal was checked against.
     pub agency: String,
-    /// The outcome and its evidence.
-    pub verdict: SealVerdict,
+    /// The outcome and its evidence, for a detached seal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<SealVerdict>,
+    /// The outcome for each signature embedded in a PDF, and the document's own problems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<pdf::PdfSeals>,
+    /// True when every seal checked is valid.
+    pub valid: bool,
 }
 
 /// A file named in a [`VerificationReport`].

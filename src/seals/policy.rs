@@ -27,6 +27,10 @@ pub struct AgencySealPolicy {
     /// Digests allowed (`sha256`, `sha384`, `sha512`, `sm3`; `sha1` only if named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digests: Option<Vec<DigestAlgorithm>>,
+    /// Extended key usages (dotted OIDs) accepted on a signer's certificate besides the
+    /// document-signing ones every policy accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_extended_key_usages: Option<Vec<String>>,
 }
 
 /// `[seals]` of `config.toml`: a default section and one per Agency-Code.
@@ -54,6 +58,9 @@ pub struct SealPolicy {
     /// Default digests allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digests: Option<Vec<DigestAlgorithm>>,
+    /// Default extra extended key usages accepted on signers' certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_extended_key_usages: Option<Vec<String>>,
     /// Rules per Agency-Code, over the default.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub agencies: BTreeMap<String, AgencySealPolicy>,
@@ -78,6 +85,10 @@ impl SealPolicy {
                 .and_then(|o| o.digests.clone())
                 .or_else(|| self.digests.clone())
                 .unwrap_or(base.digests),
+            signer_extended_key_usages: own
+                .and_then(|o| o.signer_extended_key_usages.clone())
+                .or_else(|| self.signer_extended_key_usages.clone())
+                .unwrap_or(base.signer_extended_key_usages),
         };
         let required = if pick(|o| o.require_seals.is_some()) {
             own.and_then(|o| o.require_seals).unwrap_or(false)

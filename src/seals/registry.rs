@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use super::verdict::AlgorithmPolicy;
+use super::verdict::{AlgorithmPolicy, ChainLink, CrlUsed};
 use super::x509::{self, KeyAlgorithm, PublicKey};
 
 use crate::ledger::commit::encode_all;
@@ -631,6 +631,26 @@ impl Registry {
             .iter()
             .filter(|a| a.agency_code == agency)
             .cloned()
+            .collect()
+    }
+
+    /// The imported CRLs issued by a certificate of `chain` (matched by the fingerprint of
+    /// the certificate that verified the CRL): the ones a verdict on that chain consulted.
+    pub fn crls_for_chain(&self, chain: &[ChainLink]) -> Vec<CrlUsed> {
+        self.crls
+            .iter()
+            .filter(|c| {
+                let fp = hex_of(&c.issuer_fingerprint).to_ascii_lowercase();
+                chain.iter().any(|l| l.fingerprint_sha256 == fp)
+            })
+            .map(|c| CrlUsed {
+                crl_sha256: c.crl_sha256.clone(),
+                issuer: c.issuer.clone(),
+                issuer_fingerprint: c.issuer_fingerprint.clone(),
+                this_update: c.this_update.clone(),
+                next_update: c.next_update.clone(),
+                ledger_index: c.ledger_index,
+            })
             .collect()
     }
 

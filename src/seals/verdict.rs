@@ -170,6 +170,10 @@ pub struct AlgorithmPolicy {
     pub min_rsa_bits: u32,
     /// Allowed digests (default SHA-256, SHA-384, SHA-512, SM3).
     pub digests: Vec<DigestAlgorithm>,
+    /// Extended key usages (dotted OIDs) a signer's certificate may carry besides
+    /// [`crate::seals::x509::SEAL_EXTENDED_KEY_USAGES`] (default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signer_extended_key_usages: Vec<String>,
 }
 
 impl Default for AlgorithmPolicy {
@@ -190,6 +194,7 @@ impl Default for AlgorithmPolicy {
                 DigestAlgorithm::Sha512,
                 DigestAlgorithm::Sm3,
             ],
+            signer_extended_key_usages: Vec::new(),
         }
     }
 }
@@ -264,6 +269,28 @@ pub struct SignerEvidence {
     pub problems: Vec<SealProblem>,
     /// Facts that are not problems (e.g. revoked after signing).
     pub notes: Vec<String>,
+    /// The imported CRLs of the chain's issuers that were consulted (their entries were among
+    /// the revocations checked); the DER of each stays in the registry under its digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crls: Vec<CrlUsed>,
+}
+
+/// An imported CRL consulted for a verdict, as kept in the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlUsed {
+    /// `sha256:` of the CRL's DER (the registry keeps it at `seals/crls/<hex>.der`).
+    pub crl_sha256: String,
+    /// The CRL's issuer (RFC 4514).
+    pub issuer: String,
+    /// `sha256:` fingerprint of the certificate whose key verified the CRL.
+    pub issuer_fingerprint: String,
+    /// thisUpdate (RFC 3339).
+    pub this_update: String,
+    /// nextUpdate (RFC 3339), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_update: Option<String>,
+    /// The ledger entry that recorded its import.
+    pub ledger_index: u64,
 }
 
 /// The verdict on one seal: valid or not, every problem, and the evidence.

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use serde::{Deserialize, Serialize};
-use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
 
 /// Object identifiers of the algorithms seals may use.
 pub(crate) mod oids {
@@ -49,6 +49,47 @@ pub const SM2_DEFAULT_SIGNER_ID: &str = "1234567812345678";
 
 /// Longest chain followed from a signer to an anchor.
 const MAX_CHAIN: usize = 10;
+
+/// Extensions whose meaning this module applies, or which cannot narrow what a seal may do
+/// for an archive that asks for no particular policy (RFC 5280 6.1 with `anyPolicy`): a
+/// critical extension outside this list makes the certificate unverifiable here, never
+/// silently accepted.
+const UNDERSTOOD_EXTENSIONS: [(&str, &str); 11] = [
+    ("2.5.29.15", "keyUsage"),
+    ("2.5.29.19", "basicConstraints"),
+    ("2.5.29.37", "extKeyUsage"),
+    ("2.5.29.14", "subjectKeyIdentifier"),
+    ("2.5.29.35", "authorityKeyIdentifier"),
+    ("2.5.29.17", "subjectAltName"),
+    ("2.5.29.18", "issuerAltName"),
+    ("2.5.29.32", "certificatePolicies"),
+    ("2.5.29.31", "cRLDistributionPoints"),
+    ("1.3.6.1.5.5.7.1.1", "authorityInfoAccess"),
+    ("1.3.6.1.5.5.7.48.1.5", "ocspNoCheck"),
+];
+
+/// Names of extensions a certificate may carry that this module does not apply.
+fn extension_name(oid: &str) -> &'static str {
+    match oid {
+        "2.5.29.30" => "nameConstraints",
+        "2.5.29.36" => "policyConstraints",
+        "2.5.29.54" => "inhibitAnyPolicy",
+        "2.5.29.33" => "policyMappings",
+        _ => "an extension this archive does not know",
+    }
+}
+
+/// Extended key usages that fit a seal or signature on a document: any purpose, S/MIME
+/// (e-mail protection, what most CAs issue for signing persons), RFC 9336 document signing,
+/// Adobe's authentic documents and Microsoft's document signing. A policy may add more
+/// (`signer_extended_key_usages` in `[seals]`).
+pub const SEAL_EXTENDED_KEY_USAGES: [(&str, &str); 5] = [
+    ("2.5.29.37.0", "anyExtendedKeyUsage"),
+    ("1.3.6.1.5.5.7.3.4", "emailProtection"),
+    ("1.3.6.1.5.5.7.3.36", "documentSigning"),
+    ("1.2.840.113583.1.1.5", "Adobe authenticDocumentsTrust"),
+    ("1.3.6.1.4.1.311.10.3.12", "Microsoft documentSigning"),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Small DER and PEM helpers (raw slices are needed to verify signatures over exact bytes).
@@ -573,6 +614,13 @@ pub struct Certificate {
     pub key_usage: Option<KeyUsageBits>,
     /// Basic constraints cA flag.
     pub is_ca: bool,
+    /// Basic constraints pathLenConstraint: how many CA certificates may follow below it.
+    pub path_len: Option<u8>,
+    /// Extended key usage purposes (dotted OIDs), when the certificate has the extension.
+    pub extended_key_usage: Option<Vec<String>>,
+    /// Critical extensions this module does not apply (dotted OID and name): the certificate
+    /// cannot be judged (RFC 5280 4.2: a critical extension not processed means rejection).
+    pub unprocessed_critical: Vec<(String, &'static str)>,
     /// Subject key identifier, when present.
     pub subject_key_id: Option<Vec<u8>>,
     /// SHA-256 of the DER, lower-case hex.
@@ -636,10 +684,28 @@ impl Certificate {
                 key_cert_sign: ku.key_cert_sign(),
                 crl_sign: ku.crl_sign(),
             });
-        let is_ca = tbs_cert
+        let basic = tbs_cert
             .get_extension::<BasicConstraints>()
             .map_err(ext_err)?
-            .is_some_and(|(_, bc)| bc.ca);
+            .map(|(_, bc)| bc);
+        let extended_key_usage = tbs_cert
+            .get_extension::<ExtendedKeyUsage>()
+            .map_err(ext_err)?
+            .map(|(_, eku)| eku.0.iter().map(ToString::to_string).collect());
+        let unprocessed_critical = tbs_cert
+            .extensions()
+            .map(|exts| {
+                exts.iter()
+                    .filter(|e| e.critical)
+                    .map(|e| e.extn_id.to_string())
+                    .filter(|oid| !UNDERSTOOD_EXTENSIONS.iter().any(|(o, _)| o == oid))
+                    .map(|oid| {
+                        let name = extension_name(&oid);
+                        (oid, name)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let subject_key_id = tbs_cert
             .get_extension::<SubjectKeyIdentifier>()
             .map_err(ext_err)?
@@ -663,7 +729,10 @@ impl Certificate {
             not_after: to_utc(tbs_cert.validity().not_after),
             public_key: PublicKey::from_spki(tbs_cert.subject_public_key_info())?,
             key_usage,
-            is_ca,
+            is_ca: basic.as_ref().is_some_and(|bc| bc.ca),
+            path_len: basic.and_then(|bc| bc.path_len_constraint),
+            extended_key_usage,
+            unprocessed_critical,
             subject_key_id,
             fingerprint_sha256: sha256_hex(der),
         })
@@ -1047,6 +1116,15 @@ pub fn validate_chain(
                 ),
             ));
         }
+        for (oid, name) in &cert.unprocessed_critical {
+            problems.push(SealProblem::new(
+                SealCode::Unverifiable,
+                format!(
+                    "{who} carries the critical extension {name} ({oid}), which this archive \
+                     does not check: the seal cannot be judged"
+                ),
+            ));
+        }
         if i == 0 {
             if let Some(ku) = cert.key_usage {
                 if !ku.digital_signature && !ku.non_repudiation {
@@ -1056,7 +1134,37 @@ pub fn validate_chain(
                     ));
                 }
             }
+            if let Some(ekus) = &cert.extended_key_usage {
+                let fits = |oid: &String| {
+                    SEAL_EXTENDED_KEY_USAGES.iter().any(|(o, _)| o == oid)
+                        || policy.signer_extended_key_usages.contains(oid)
+                };
+                if !ekus.iter().any(fits) {
+                    problems.push(SealProblem::new(
+                        SealCode::KeyUsage,
+                        format!(
+                            "{who} is restricted to other purposes (extended key usage {}): \
+                             none of them is document signing",
+                            ekus.join(", ")
+                        ),
+                    ));
+                }
+            }
         } else {
+            // Certificates between the signer and this one that are CAs (self-issued ones
+            // do not count, RFC 5280 6.1.4 (l)).
+            let below = chain[1..i].iter().filter(|c| !c.is_self_issued()).count();
+            if let Some(max) = cert.path_len {
+                if below > usize::from(max) {
+                    problems.push(SealProblem::new(
+                        SealCode::KeyUsage,
+                        format!(
+                            "{who} allows at most {max} intermediate CA certificates below it \
+                             (pathLenConstraint), but this chain has {below}"
+                        ),
+                    ));
+                }
+            }
             if !cert.is_ca {
                 problems.push(SealProblem::new(
                     SealCode::KeyUsage,
