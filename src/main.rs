@@ -691,6 +691,7 @@ async fn transfer(
             signed,
             checkpoint,
         } => {
+            search_cli::follow_after_write(&home, &store).await;
             if let Some(p) = receipt_out {
                 std::fs::write(p, format!("{signed}\n{checkpoint}"))
                     .with_context(|| format!("writing {}", p.display()))?;

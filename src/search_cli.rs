@@ -82,6 +82,30 @@ fn report_catch_up(c: &CatchUp) {
     }
 }
 
+/// After a write through the CLI (a transfer, an amendment): bring the search index up to the
+/// ledger so the new records are found at once. The write is already committed, so nothing
+/// here can fail it: problems are warnings, and a busy index (a running server holds its
+/// writer) is left to that follower. An archive whose index was never made (no `search`,
+/// `reindex` or `serve` yet) is left without one: the first search builds it.
+pub async fn follow_after_write(home: &Home, store: &strongroom::store::Store) {
+    if !search::index_dir(home).exists() {
+        return;
+    }
+    let result = async {
+        let index = SearchIndex::open(&search::index_dir(home))?;
+        search::catch_up(store, &index, &CatchUpOptions::default(), &|_, _| {}).await
+    }
+    .await;
+    match result {
+        Ok(c) if c.busy => {}
+        Ok(c) => report_catch_up(&c),
+        Err(e) => eprintln!(
+            "warning: the search index could not follow this change ({e}); \
+             `strongroom search` or `strongroom reindex` will catch up"
+        ),
+    }
+}
+
 /// `strongroom search`: catch up, then search everything (the CLI is the archivist's).
 pub async fn search(home_dir: &Path, json: bool, args: &SearchArgs) -> Result<u8> {
     let home = Home::open(home_dir)?;

@@ -224,13 +224,15 @@ fn a_busy_index_is_searched_as_it_is_with_a_warning() {
     let a = Archive::new();
     a.accept(&sample());
     assert_eq!(search(&a, &["政务服务"])["total"], 3);
-    let bag = next_year_package(a.dir.path(), "YJ-2017-0001", |_, _, _| {});
-    a.accept(&bag);
+    // Another follower (a running server) holds the index's writer: the transfer is accepted
+    // and leaves the index to it.
     let index = SearchIndex::open(&a.home.join("index")).expect("index");
     let writer = index
         .index()
         .writer::<tantivy::TantivyDocument>(50_000_000)
         .expect("writer lock");
+    let bag = next_year_package(a.dir.path(), "YJ-2017-0001", |_, _, _| {});
+    a.accept(&bag);
     let out = a.run(&["--json", "search", "政务服务"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
@@ -242,6 +244,30 @@ fn a_busy_index_is_searched_as_it_is_with_a_warning() {
     assert_eq!(v["total"], 3, "the index is searched as it is: {v:#}");
     drop(writer);
     assert_eq!(search(&a, &["政务服务"])["total"], 6);
+}
+
+/// Once an archive has an index, a CLI transfer brings it up to the ledger itself; an
+/// archive that never searched is not given one by a transfer.
+#[test]
+fn a_transfer_through_the_cli_is_indexed_when_the_archive_has_an_index() {
+    let a = Archive::new();
+    a.accept(&sample());
+    assert!(
+        !a.home.join("index").exists(),
+        "no index before the first search"
+    );
+    assert_eq!(search(&a, &["政务服务"])["total"], 3);
+    let bag = next_year_package(a.dir.path(), "YJ-2017-0001", |_, _, _| {});
+    a.accept(&bag);
+    let index = SearchIndex::open(&a.home.join("index")).expect("index");
+    let size = a.json(&["ledger", "checkpoint"]).1["size"]
+        .as_u64()
+        .expect("ledger size");
+    assert_eq!(
+        index.position().expect("position").map(|p| p.applied),
+        Some(size),
+        "the transfer caught the index up"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
