@@ -27,6 +27,23 @@ with open(inp, 'rb') as f:
         signers.sign_pdf(w, meta, signer=signer, output=o)
 "#;
 
+/// Adds an RFC 3161 document timestamp (PAdES) to argv[3] as argv[4], from a local
+/// time-stamping authority (pyHanko's in-process TSA; RSA only) with cert argv[1], key argv[2].
+const TIMESTAMP_PY: &str = r#"
+import sys
+from pyhanko.sign import signers
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+cert = load_cert_from_pemder(sys.argv[1])
+key = load_private_key_from_pemder(sys.argv[2], None)
+tsa = DummyTimeStamper(tsa_cert=cert, tsa_key=key, certs_to_embed=[cert])
+with open(sys.argv[3], 'rb') as f:
+    w = IncrementalPdfFileWriter(f, strict=False)
+    with open(sys.argv[4], 'wb') as o:
+        signers.PdfTimeStamper(tsa).timestamp_pdf(w, 'sha256', validation_context=None, output=o)
+"#;
+
 /// Writes a one-page PDF with a cross-reference stream (PDF 1.5+ style) to argv[1].
 const GEN_PY: &str = r#"
 import sys
@@ -67,7 +84,7 @@ with open(sys.argv[1], 'wb') as f:
 const VALIDATE_PY: &str = r#"
 import sys
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko_certvalidator import ValidationContext
 from pyhanko.keys import load_cert_from_pemder
 roots = [load_cert_from_pemder(p) for p in sys.argv[2:]]
@@ -75,8 +92,12 @@ vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode=
 with open(sys.argv[1], 'rb') as f:
     r = PdfFileReader(f, strict=False)
     for s in r.embedded_signatures:
-        st = validate_pdf_signature(s, vc)
-        print(s.field_name, st.intact, st.valid, st.trusted, st.modification_level.name)
+        if s.sig_object_type == '/DocTimeStamp':
+            st = validate_pdf_timestamp(s, validation_context=vc)
+            print(s.field_name, st.intact, st.valid, st.trusted, 'TIMESTAMP')
+        else:
+            st = validate_pdf_signature(s, vc)
+            print(s.field_name, st.intact, st.valid, st.trusted, st.modification_level.name)
 "#;
 
 fn python() -> Option<PathBuf> {
@@ -186,6 +207,45 @@ impl Fixture {
                 "ext.cnf",
             ]);
         }
+        // A time-stamping authority (RSA: pyHanko's local TSA signs with RSA only).
+        std::fs::write(
+            d.join("tsa.cnf"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=critical,timeStamping\n",
+        )
+        .expect("write");
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-nodes",
+            "-keyout",
+            "tsa.key",
+            "-out",
+            "tsa.csr",
+            "-subj",
+            "/CN=Test TSA",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-out",
+            "tsa.pem",
+            "-extfile",
+            "tsa.cnf",
+        ]);
+        std::fs::write(d.join("timestamp.py"), TIMESTAMP_PY).expect("write");
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join(SAMPLE);
         std::fs::copy(sample, d.join("in.pdf")).expect("copy sample");
         std::fs::write(d.join("sign.py"), SIGN_PY).expect("write");
@@ -209,6 +269,19 @@ impl Fixture {
             input,
             output,
             field,
+        ]));
+        self.path(output)
+    }
+
+    /// Adds a document timestamp to `input` as `output`, by the TSA `who` (`tsa`, or a signer
+    /// without the time-stamping purpose).
+    fn timestamp(&self, who: &str, input: &str, output: &str) -> PathBuf {
+        run(Command::new(&self.py).current_dir(self.dir.path()).args([
+            "timestamp.py",
+            &format!("{who}.pem"),
+            &format!("{who}.key"),
+            input,
+            output,
         ]));
         self.path(output)
     }
@@ -398,6 +471,80 @@ fn a_co_signature_leaves_both_valid_and_nothing_changed() {
     append_content_change(&two, &changed);
     let s = f.verify(&changed, &f.anchors());
     assert_eq!(codes(&s), vec![SealCode::DigestMismatch], "{s:#?}");
+}
+
+/// PAdES-LTA style: a signature, then an RFC 3161 document timestamp over the whole signed
+/// document. Both verify, the timestamp's revision is only signature machinery, and pyHanko's
+/// validators agree; the timestamp is judged at its genTime with the TSA's chain.
+#[test]
+fn a_document_timestamp_after_a_signature_is_verified_and_pyhanko_agrees() {
+    let Some(py) = python() else { return };
+    let f = Fixture::new(py);
+    f.sign("a", "in.pdf", "one.pdf", "Sig1");
+    let stamped = f.timestamp("tsa", "one.pdf", "stamped.pdf");
+    let s = f.verify(&stamped, &f.anchors());
+    assert!(s.valid(), "{s:#?}");
+    assert_eq!(s.signatures.len(), 2);
+    let ts = &s.signatures[1];
+    assert_eq!(ts.sub_filter.as_deref(), Some("ETSI.RFC3161"));
+    assert_eq!(ts.verdict.format, "rfc3161-document-timestamp");
+    let signer = &ts.verdict.signers[0];
+    assert_eq!(signer.subject.as_deref(), Some("CN=Test TSA"));
+    assert_eq!(
+        signer.time_source,
+        Some(strongroom::seals::verdict::TimeSource::TimestampGenTime)
+    );
+    let between = s.signatures[0]
+        .update_after
+        .as_ref()
+        .expect("the timestamp's revision");
+    assert!(between.only_signatures, "{between:?}");
+    let ph = f.pyhanko(&stamped);
+    assert_eq!(ph.len(), 2, "{ph:?}");
+    for row in &ph {
+        assert_eq!(row[1..4], ["True", "True", "True"], "{ph:?}");
+    }
+    assert_eq!(ph[1][4], "TIMESTAMP", "{ph:?}");
+
+    // A byte changed inside what the timestamp covers (after the signature's revision).
+    let mut bytes = std::fs::read(&stamped).expect("read");
+    let from = usize::try_from(s.signatures[0].covers_up_to).expect("fits");
+    let at = from
+        + bytes[from..]
+            .windows(4)
+            .position(|w| w == b"/Sig")
+            .expect("a /Sig name in the timestamp's revision");
+    bytes[at + 1] = b'X';
+    let bad = f.path("stamped-tampered.pdf");
+    std::fs::write(&bad, &bytes).expect("write");
+    let s = f.verify(&bad, &f.anchors());
+    assert!(
+        s.signatures[1]
+            .verdict
+            .codes()
+            .contains(&SealCode::DigestMismatch),
+        "{s:#?}"
+    );
+    let ph = f.pyhanko(&bad);
+    assert_eq!(
+        ph[1][1], "False",
+        "pyHanko finds the timestamp intact: {ph:?}"
+    );
+}
+
+/// A token signed by a certificate without the time-stamping purpose, or by a TSA the agency's
+/// registry does not know, is not a valid timestamp.
+#[test]
+fn a_timestamp_from_a_non_tsa_certificate_or_an_unknown_tsa_is_refused() {
+    let Some(py) = python() else { return };
+    let f = Fixture::new(py);
+    let by_signer = f.timestamp("r", "in.pdf", "by-signer.pdf");
+    let s = f.verify(&by_signer, &f.anchors());
+    assert_eq!(codes(&s), vec![SealCode::KeyUsage], "{s:#?}");
+    let stamped = f.timestamp("tsa", "in.pdf", "stamped-only.pdf");
+    assert!(f.verify(&stamped, &f.anchors()).valid());
+    let s = f.verify(&stamped, &[]);
+    assert_eq!(codes(&s), vec![SealCode::UntrustedSigner], "{s:#?}");
 }
 
 #[test]

@@ -27,6 +27,13 @@ const GM_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.1
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+/// RFC 3161 `id-ct-TSTInfo`: the content a time-stamp token signs.
+const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+/// `id-kp-timeStamping`: the one purpose a time-stamping authority's certificate has.
+const ID_KP_TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
+
+/// The format name of a PDF document timestamp's verdict.
+pub const TIMESTAMP_FORMAT: &str = "rfc3161-document-timestamp";
 
 /// Largest file verified against a signature without signed attributes. Such a signature is
 /// over the file itself and the verifiers (ring, sm2) need it whole in memory; with signed
@@ -46,8 +53,12 @@ pub const MAX_SIGNERS: usize = 16;
 /// The format name in verdicts.
 pub const FORMAT: &str = "cms-detached";
 
-/// Decodes a `.p7s`: DER, or PEM (`PKCS7`, `CMS`).
-fn decode_signature_file(sig: &[u8]) -> Result<(SignedData, RawParts), SealProblem> {
+/// Decodes a `.p7s`: DER, or PEM (`PKCS7`, `CMS`). A detached signature must not embed
+/// content; a time-stamp token (`encapsulated`) must.
+fn decode_signature_file(
+    sig: &[u8],
+    encapsulated: bool,
+) -> Result<(SignedData, RawParts), SealProblem> {
     if sig.len() > MAX_SIGNATURE_FILE {
         return Err(malformed(format!(
             "the signature file is {} bytes, more than the {MAX_SIGNATURE_FILE} accepted",
@@ -86,10 +97,12 @@ fn decode_signature_file(sig: &[u8]) -> Result<(SignedData, RawParts), SealProbl
             sd.signer_infos.0.len()
         )));
     }
-    if sd.encap_content_info.econtent.is_some() {
-        return Err(malformed(
-            "the signature embeds its content; a detached signature over the file is expected",
-        ));
+    if sd.encap_content_info.econtent.is_some() != encapsulated {
+        return Err(malformed(if encapsulated {
+            "the time-stamp token carries no TSTInfo"
+        } else {
+            "the signature embeds its content; a detached signature over the file is expected"
+        }));
     }
     let raw = raw_parts(der).ok_or_else(|| {
         malformed("the signature file is not in DER (indefinite lengths or trailing bytes)")
@@ -273,7 +286,7 @@ pub fn verify_detached(
         signers: Vec::new(),
         intake_time,
     };
-    let (sd, raw) = match decode_signature_file(sig) {
+    let (sd, raw) = match decode_signature_file(sig, false) {
         Ok(parts) => parts,
         Err(p) => {
             // Drain nothing: the content is irrelevant when the seal cannot be read.
@@ -329,10 +342,245 @@ pub fn verify_detached(
             anchors,
             revocations,
             intake_time,
+            (intake_time, TimeSource::IntakeTime),
             policy,
         );
         verdict.problems.extend(ev.problems.iter().cloned());
         verdict.signers.push(ev);
+    }
+    verdict.valid = verdict.problems.is_empty() && !verdict.signers.is_empty();
+    Ok(verdict)
+}
+
+/// What a time-stamp token's TSTInfo (RFC 3161 §2.4.2) says.
+struct TstInfo {
+    imprint_alg: ObjectIdentifier,
+    imprint: Vec<u8>,
+    gen_time: DateTime<Utc>,
+}
+
+/// Reads the members of TSTInfo that are judged: messageImprint and genTime.
+fn tst_info(der: &[u8]) -> Option<TstInfo> {
+    let (tag, body, _, _) = tlv(der)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (_, _, _, rest) = tlv(body)?; // version
+    let (_, _, _, rest) = tlv(rest)?; // policy
+    let (tag, imprint, _, rest) = tlv(rest)?; // messageImprint
+    if tag != 0x30 {
+        return None;
+    }
+    let (tag, alg_id, _, hashed) = tlv(imprint)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (tag, oid, _, _) = tlv(alg_id)?;
+    if tag != 0x06 {
+        return None;
+    }
+    let imprint_alg = ObjectIdentifier::from_bytes(oid).ok()?;
+    let (tag, hashed, _, _) = tlv(hashed)?;
+    if tag != 0x04 {
+        return None;
+    }
+    let (_, _, _, rest) = tlv(rest)?; // serialNumber
+    let (tag, time, _, _) = tlv(rest)?; // genTime
+    if tag != 0x18 {
+        return None;
+    }
+    let text = std::str::from_utf8(time).ok()?;
+    // YYYYMMDDhhmmss[.s...]Z (RFC 3161: UTC, fractions optional).
+    let whole = text.strip_suffix('Z')?;
+    let seconds = whole.split('.').next()?;
+    let gen_time = chrono::NaiveDateTime::parse_from_str(seconds, "%Y%m%d%H%M%S")
+        .ok()?
+        .and_utc();
+    Some(TstInfo {
+        imprint_alg,
+        imprint: hashed.to_vec(),
+        gen_time,
+    })
+}
+
+/// Verifies an RFC 3161 time-stamp token (a CMS SignedData over a TSTInfo) as a PDF document
+/// timestamp over `content` (the signed byte ranges): the TSTInfo's message imprint must be
+/// the digest of the content, the token's signature must verify over the TSTInfo, and the
+/// time-stamping authority's certificate must chain to one of `anchors` at the token's
+/// genTime, with the time-stamping purpose (RFC 3161 §2.3). The verdict's signing time is
+/// the genTime. `Err` only when the content cannot be read.
+pub fn verify_timestamp_token(
+    token: &[u8],
+    content: impl Read,
+    anchors: &[TrustAnchor],
+    revocations: &[Revocation],
+    intake_time: DateTime<Utc>,
+    policy: &AlgorithmPolicy,
+) -> Result<SealVerdict, SealError> {
+    let mut verdict = SealVerdict {
+        valid: false,
+        format: TIMESTAMP_FORMAT.to_string(),
+        problems: Vec::new(),
+        signers: Vec::new(),
+        intake_time,
+    };
+    let (sd, raw) = match decode_signature_file(token, true) {
+        Ok(parts) => parts,
+        Err(p) => {
+            verdict.problems.push(p);
+            return Ok(verdict);
+        }
+    };
+    if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
+        verdict.problems.push(malformed(format!(
+            "the document timestamp signs content of type {}, not a TSTInfo",
+            sd.encap_content_info.econtent_type
+        )));
+        return Ok(verdict);
+    }
+    let tst_der = match sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<OctetString>().ok())
+    {
+        Some(o) => o.as_bytes().to_vec(),
+        None => {
+            verdict
+                .problems
+                .push(malformed("the time-stamp token's TSTInfo cannot be read"));
+            return Ok(verdict);
+        }
+    };
+    let Some(tst) = tst_info(&tst_der) else {
+        verdict
+            .problems
+            .push(malformed("the time-stamp token's TSTInfo cannot be read"));
+        return Ok(verdict);
+    };
+    // The document's digest, as the token's message imprint names it.
+    let Some(imprint_alg) = digest_from_oid(&tst.imprint_alg) else {
+        verdict.problems.push(SealProblem::new(
+            SealCode::AlgorithmNotAllowed,
+            format!(
+                "the timestamp's message imprint uses the digest {}, which is not supported",
+                tst.imprint_alg
+            ),
+        ));
+        return Ok(verdict);
+    };
+    let document = read_content(content, &[imprint_alg], false)?;
+    let computed = document
+        .digests
+        .first()
+        .map(|(_, d)| d.clone())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    if !policy.digests.contains(&imprint_alg) {
+        problems.push(SealProblem::new(
+            SealCode::AlgorithmNotAllowed,
+            format!(
+                "the timestamp's message imprint uses {}, which the archive's policy does not allow",
+                imprint_alg.name()
+            ),
+        ));
+    }
+    if computed != tst.imprint {
+        problems.push(SealProblem::new(
+            SealCode::DigestMismatch,
+            format!(
+                "the document was altered after it was timestamped: its {} digest is {}, the timestamped digest is {}",
+                imprint_alg.name(),
+                hex::encode(&computed),
+                hex::encode(&tst.imprint)
+            ),
+        ));
+    }
+    if tst.gen_time > intake_time {
+        problems.push(SealProblem::new(
+            SealCode::NotYetValid,
+            format!(
+                "the timestamp claims the time {}, after the archive received the document on {}",
+                day(tst.gen_time),
+                day(intake_time)
+            ),
+        ));
+    }
+
+    let mut pool: Vec<Certificate> = Vec::new();
+    for der in &raw.certificates {
+        match Certificate::from_der(der) {
+            Ok(cert) => pool.push(cert),
+            Err(p) => problems.push(p),
+        }
+    }
+    let signer_infos: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
+    if signer_infos.len() != 1 {
+        verdict.problems.extend(problems);
+        verdict.problems.push(malformed(format!(
+            "a time-stamp token has one signer, this one has {}",
+            signer_infos.len()
+        )));
+        return Ok(verdict);
+    }
+    // The TSA's purpose is time-stamping, which no seal policy lists: allowed here, and
+    // required below.
+    let mut tsa_policy = policy.clone();
+    tsa_policy
+        .signer_extended_key_usages
+        .push(ID_KP_TIME_STAMPING.to_string());
+    let mut algs: Vec<DigestAlgorithm> = Vec::new();
+    if let Some(d) = signer_infos
+        .first()
+        .and_then(|si| digest_from_oid(&si.digest_alg.oid))
+    {
+        algs.push(d);
+    }
+    let tst_content = read_content(&tst_der[..], &algs, true)?;
+    for si in signer_infos {
+        let signed_attrs_der = raw
+            .signers
+            .iter()
+            .find(|(signature, _)| signature.as_slice() == si.signature.as_bytes())
+            .and_then(|(_, attrs)| attrs.as_deref());
+        let mut ev = verify_signer(
+            si,
+            signed_attrs_der,
+            &sd,
+            &pool,
+            &tst_content,
+            anchors,
+            revocations,
+            intake_time,
+            (tst.gen_time, TimeSource::TimestampGenTime),
+            &tsa_policy,
+        );
+        // Judged at the genTime whatever the token's own signing-time attribute says.
+        ev.signing_time = Some(tst.gen_time);
+        ev.time_source = Some(TimeSource::TimestampGenTime);
+        ev.content_digest_hex = Some(hex::encode(&computed));
+        if let Ok(Some(tsa)) = find_signer(&si.sid, &pool, anchors) {
+            let stamps = tsa
+                .extended_key_usage
+                .as_ref()
+                .is_some_and(|e| e.iter().any(|o| o == ID_KP_TIME_STAMPING));
+            if !stamps {
+                ev.problems.push(SealProblem::new(
+                    SealCode::KeyUsage,
+                    format!(
+                        "the certificate \"{}\" that signed the timestamp is not a time-stamping authority's (no extended key usage timeStamping)",
+                        tsa.subject
+                    ),
+                ));
+            }
+        }
+        problems.extend(ev.problems.iter().cloned());
+        verdict.signers.push(ev);
+    }
+    for p in problems {
+        if !verdict.problems.contains(&p) {
+            verdict.problems.push(p);
+        }
     }
     verdict.valid = verdict.problems.is_empty() && !verdict.signers.is_empty();
     Ok(verdict)
@@ -366,6 +614,8 @@ fn find_signer<'a>(
     }
 }
 
+/// When the certificates are judged: the signing-time attribute when signed, else `default`
+/// (the intake time for a seal, the token's genTime for a time-stamp).
 #[allow(clippy::too_many_arguments)]
 fn verify_signer(
     si: &SignerInfo,
@@ -376,6 +626,7 @@ fn verify_signer(
     anchors: &[TrustAnchor],
     revocations: &[Revocation],
     intake_time: DateTime<Utc>,
+    default: (DateTime<Utc>, TimeSource),
     policy: &AlgorithmPolicy,
 ) -> SignerEvidence {
     let mut ev = SignerEvidence {
@@ -417,8 +668,8 @@ fn verify_signer(
     ev.content_digest_hex = Some(hex::encode(&computed));
 
     // Signed attributes: content type, message digest, signing time; the signed message.
-    let mut at = intake_time;
-    ev.time_source = Some(TimeSource::IntakeTime);
+    let mut at = default.0;
+    ev.time_source = Some(default.1);
     let message: Vec<u8> = match &si.signed_attrs {
         Some(attrs) => {
             let mut content_type_ok = false;

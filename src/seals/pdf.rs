@@ -383,8 +383,9 @@ fn signature_at(
         );
         return Ok(Some(sig));
     }
+    let timestamp = sig.sub_filter.as_deref() == Some("ETSI.RFC3161");
     match sig.sub_filter.as_deref() {
-        Some("adbe.pkcs7.detached") | Some("ETSI.CAdES.detached") => {}
+        Some("adbe.pkcs7.detached") | Some("ETSI.CAdES.detached") | Some("ETSI.RFC3161") => {}
         other => {
             let what = other.unwrap_or("(none)");
             sig.verdict = refused(
@@ -392,7 +393,8 @@ fn signature_at(
                 SealCode::Unverifiable,
                 format!(
                     "the signature's /SubFilter is {what}: only adbe.pkcs7.detached and \
-                     ETSI.CAdES.detached signatures are verified here"
+                     ETSI.CAdES.detached signatures and ETSI.RFC3161 document timestamps are \
+                     verified here"
                 ),
             );
             return Ok(Some(sig));
@@ -406,7 +408,11 @@ fn signature_at(
         }
     };
     let reader = ranges_reader(path, a, b, c, d).map_err(io)?;
-    sig.verdict = cms::verify_detached(&der, reader, anchors, revocations, at, policy)?;
+    sig.verdict = if timestamp {
+        cms::verify_timestamp_token(&der, reader, anchors, revocations, at, policy)?
+    } else {
+        cms::verify_detached(&der, reader, anchors, revocations, at, policy)?
+    };
     Ok(Some(sig))
 }
 

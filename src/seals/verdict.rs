@@ -207,6 +207,8 @@ pub enum TimeSource {
     SigningTimeAttribute,
     /// No signing time was signed: the archive's intake time is used.
     IntakeTime,
+    /// A document timestamp: the genTime of its RFC 3161 token.
+    TimestampGenTime,
 }
 
 /// One certificate of a verified chain, as kept in the evidence.
