@@ -1,0 +1,583 @@
+//! Court copies (issue 7) through the binaries: `strongroom copy` issues a bundle that
+//! `strongroom copy verify` and the standalone `verify-copy` (built on its own with
+//! `cargo build -p verify-copy`) accept; every tamper case of the issue is rejected with a
+//! failing check that names it; a bundle issued before later intakes verifies against a later
+//! checkpoint through a consistency proof; refusals change nothing.
+//!
+//! Some tamper cases re-sign the manifest with the archive's own key, to show that the layer
+//! below the manifest (proofs, the checkpoint, the inventory's link to the ledger) catches the
+//! change by itself, even if the archive itself re-signed the bundle.
+//!
+//! Run with `cargo test --test copy`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use common::{text, Archive};
+use serde_json::Value;
+use strongroom::digest::{sha256_hex, sha512_hex};
+use strongroom::sign::ArchiveKey;
+
+/// The standalone verifier, built once by cargo on its own (`-p verify-copy`) in a target
+/// folder of its own, so it cannot lean on anything strongroom's build produced.
+fn verify_copy_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target").join("verify-copy-standalone");
+        let out = Command::new(env!("CARGO"))
+            .current_dir(root)
+            .args(["build", "--quiet", "--offline", "-p", "verify-copy"])
+            .arg("--target-dir")
+            .arg(&target)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cargo build -p verify-copy failed: {}",
+            text(&out.stderr)
+        );
+        target.join("debug").join("verify-copy")
+    })
+}
+
+/// An archive with the sample transfer, one read of the first record, and its verifier key
+/// in a file.
+struct Fixture {
+    archive: Archive,
+    refcode: String,
+    vkey: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let archive = Archive::new();
+    archive.accept(&common::sample());
+    let (_, list) = archive.json(&["list"]);
+    let refcode = list[0]["reference_code"].as_str().unwrap().to_string();
+    let out = archive.run(&["show", &refcode, "--purpose", "court request check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let vkey = archive.dir.path().join("archive.vkey");
+    let out = archive.run(&["ledger", "vkey"]);
+    std::fs::write(&vkey, &out.stdout).unwrap();
+    Fixture {
+        archive,
+        refcode,
+        vkey,
+    }
+}
+
+impl Fixture {
+    fn issue(&self, name: &str) -> (PathBuf, Value) {
+        let out = self.archive.dir.path().join(name);
+        let (code, v) = self.archive.json(&[
+            "copy",
+            &self.refcode,
+            "--request",
+            "(2026)浙0102民初123号 调取函",
+            "--for",
+            "杭州市上城区人民法院",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "copy failed: {v:#}");
+        (out, v)
+    }
+
+    /// `strongroom copy verify --json --key` on a bundle: (exit code, report).
+    fn verify(&self, bundle: &Path, extra: &[&str]) -> (Option<i32>, Value) {
+        let mut args = vec![
+            "copy",
+            "verify",
+            bundle.to_str().unwrap(),
+            "--key",
+            self.vkey.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.archive.json(&args)
+    }
+
+    fn key(&self) -> ArchiveKey {
+        ArchiveKey::load(&self.archive.home).unwrap()
+    }
+}
+
+/// The failed checks of a report, as `check: subject: message` lines.
+fn failures(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == Value::Bool(false))
+        .map(|c| {
+            format!(
+                "{}: {}: {}",
+                c["check"].as_str().unwrap(),
+                c["subject"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            (f.name().to_string(), b)
+        })
+        .collect()
+}
+
+fn write_zip(path: &Path, files: &[(String, Vec<u8>)]) {
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in files {
+        z.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+fn get<'a>(files: &'a mut [(String, Vec<u8>)], name: &str) -> &'a mut Vec<u8> {
+    &mut files.iter_mut().find(|(n, _)| n == name).unwrap().1
+}
+
+fn manifest(files: &[(String, Vec<u8>)]) -> Value {
+    let note =
+        std::str::from_utf8(&files.iter().find(|(n, _)| n == "manifest.note").unwrap().1).unwrap();
+    serde_json::from_str(note.split('\n').next().unwrap()).unwrap()
+}
+
+/// Re-lists every file's digests in the manifest and signs it with `key`.
+fn resign(files: &mut [(String, Vec<u8>)], key: &ArchiveKey) {
+    let mut m = manifest(files);
+    let mut listed: Vec<Value> = files
+        .iter()
+        .filter(|(n, _)| n != "manifest.note")
+        .map(|(n, b)| {
+            serde_json::json!({"path": n, "size": b.len(), "sha256": sha256_hex(b), "sha512": sha512_hex(b)})
+        })
+        .collect();
+    listed.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    m["files"] = Value::Array(listed);
+    *get(files, "manifest.note") = key.sign_document(&m).unwrap().into_bytes();
+}
+
+/// Tampers with a copy of `bundle`, verifies it, and asserts it is rejected with a failed
+/// `check` whose line mentions `word`.
+fn assert_rejected(
+    f: &Fixture,
+    bundle: &Path,
+    case: &str,
+    check: &str,
+    word: &str,
+    tamper: impl FnOnce(&mut Vec<(String, Vec<u8>)>),
+) {
+    let mut files = read_zip(bundle);
+    tamper(&mut files);
+    let out = f
+        .archive
+        .dir
+        .path()
+        .join(format!("tampered-{}.zip", case.replace(' ', "-")));
+    write_zip(&out, &files);
+    let (code, report) = f.verify(&out, &[]);
+    let failed = failures(&report);
+    assert_eq!(code, Some(1), "{case}: accepted: {report:#}");
+    assert_eq!(report["valid"], Value::Bool(false), "{case}");
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.starts_with(&format!("{check}:")) && l.contains(word)),
+        "{case}: no failed {check} check mentioning {word:?}; failures: {failed:#?}"
+    );
+}
+
+fn record_path(f: &Fixture, rest: &str) -> String {
+    format!("records/{}/{rest}", f.refcode)
+}
+
+#[test]
+fn a_copy_verifies_and_every_tamper_case_is_rejected_by_name() {
+    let f = fixture();
+    let (bundle, issued) = f.issue("copy.zip");
+    let size = issued["checkpoint_size"].as_u64().unwrap();
+    // transfer.accepted, record.stored and the read at least; the issue's own entry follows.
+    assert!(
+        issued["records"][0]["entries"].as_u64().unwrap() >= 3,
+        "{issued:#}"
+    );
+    assert_eq!(issued["ledger_index"].as_u64(), Some(size));
+
+    // The copy.issued entry names the manifest's digest, the court and the record.
+    let (code, entry) = f.archive.json(&["ledger", "show", &size.to_string()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(entry["type"], "copy.issued");
+    assert_eq!(entry["manifest_sha256"], issued["manifest_sha256"]);
+    assert_eq!(entry["requested_for"], "杭州市上城区人民法院");
+    assert_eq!(entry["records"][0].as_str(), Some(f.refcode.as_str()));
+    let files = read_zip(&bundle);
+    let note = std::str::from_utf8(&files.iter().find(|(n, _)| n == "manifest.note").unwrap().1)
+        .unwrap()
+        .to_string();
+    let text_end = note.rfind("\n\n").unwrap() + 1;
+    assert_eq!(
+        entry["manifest_sha256"].as_str(),
+        Some(sha256_hex(&note.as_bytes()[..text_end]).as_str())
+    );
+    assert_eq!(manifest(&files)["copy_id"], entry["copy_id"]);
+    // The files are the stored ones, byte for byte.
+    let (_, show) = f.archive.json(&["show", &f.refcode]);
+    for file in show["files"].as_array().unwrap() {
+        let name = record_path(&f, &format!("v1/{}", file["path"].as_str().unwrap()));
+        let (_, bytes) = files.iter().find(|(n, _)| *n == name).unwrap();
+        assert_eq!(sha512_hex(bytes), file["sha512"].as_str().unwrap());
+    }
+
+    // It verifies, through strongroom and through the standalone verifier.
+    let (code, report) = f.verify(&bundle, &[]);
+    assert_eq!(code, Some(0), "{:#?}", failures(&report));
+    assert_eq!(report["key_source"], "given");
+    let out = Command::new(verify_copy_bin())
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&f.vkey)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    for check in [
+        "manifest.signature",
+        "checkpoint.signature",
+        "entry.proof",
+        "record.inventory",
+        "record.files",
+    ] {
+        assert!(stdout.contains(&format!("PASS {check}")), "{stdout}");
+    }
+    assert!(stdout.ends_with("VALID: every check passed\n"), "{stdout}");
+    // Without --key it still runs, with the bundle's key and a loud notice.
+    let out = Command::new(verify_copy_bin())
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("NO KEY GIVEN"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let pdf = record_path(&f, "v1/files/正文.pdf");
+    let list = record_path(&f, "v1/files/附件/清单.txt");
+    let record_json = record_path(&f, "v1/record.json");
+    let key = f.key();
+    let other = ArchiveKey::generate(key.name()).unwrap();
+
+    assert_rejected(
+        &f,
+        &bundle,
+        "changed file byte",
+        "file.digest",
+        "changed",
+        |files| {
+            get(files, &pdf)[10] ^= 0x01;
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "file removed",
+        "files.listed",
+        "removed",
+        |files| {
+            files.retain(|(n, _)| *n != list);
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "file added",
+        "files.listed",
+        "added",
+        |files| {
+            files.push((
+                record_path(&f, "v1/files/补充.txt"),
+                b"added later".to_vec(),
+            ));
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "changed record.json",
+        "file.digest",
+        "record.json",
+        |files| {
+            let b = get(files, &record_json);
+            *b = String::from_utf8(b.clone())
+                .unwrap()
+                .replacen("通知", "通告", 1)
+                .into_bytes();
+        },
+    );
+    // Even re-signed by the archive, a changed record.json is not the one the ledger recorded.
+    assert_rejected(
+        &f,
+        &bundle,
+        "changed record.json re-signed",
+        "record.files",
+        "record.json changed",
+        |files| {
+            let b = get(files, &record_json);
+            *b = String::from_utf8(b.clone())
+                .unwrap()
+                .replacen("通知", "通告", 1)
+                .into_bytes();
+            resign(files, &key);
+        },
+    );
+    let proof = record_path(&f, "ledger/1.tlog-proof");
+    assert_rejected(
+        &f,
+        &bundle,
+        "proof hash changed",
+        "entry.proof",
+        "inclusion proof fails",
+        |files| {
+            let t = String::from_utf8(get(files, &proof).clone()).unwrap();
+            let mut lines: Vec<String> = t.split('\n').map(String::from).collect();
+            // Line 3 is the first proof hash (header, extra, index come first).
+            let mut h = B64.decode(&lines[3]).unwrap();
+            h[0] ^= 0x80;
+            lines[3] = B64.encode(h);
+            *get(files, &proof) = lines.join("\n").into_bytes();
+            resign(files, &key);
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "checkpoint from a different key",
+        "checkpoint.signature",
+        "no signature by the trusted key",
+        |files| {
+            let t = String::from_utf8(get(files, "checkpoint.note").clone()).unwrap();
+            let body = &t[..t.rfind("\n\n").unwrap() + 1];
+            *get(files, "checkpoint.note") = other.sign_note(body).unwrap().into_bytes();
+            resign(files, &key);
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "checkpoint size changed",
+        "checkpoint.signature",
+        "does not verify",
+        |files| {
+            let t = String::from_utf8(get(files, "checkpoint.note").clone()).unwrap();
+            let size_line = format!("\n{size}\n");
+            *get(files, "checkpoint.note") = t
+                .replacen(&size_line, &format!("\n{}\n", size + 1), 1)
+                .into_bytes();
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "manifest signed by another key",
+        "manifest.signature",
+        "no signature by the trusted key",
+        |files| {
+            resign(files, &other);
+        },
+    );
+    assert_rejected(
+        &f,
+        &bundle,
+        "ledger entry altered",
+        "entry.proof",
+        "inclusion proof fails",
+        |files| {
+            let t = String::from_utf8(get(files, &proof).clone()).unwrap();
+            let mut lines: Vec<String> = t.split('\n').map(String::from).collect();
+            let entry = String::from_utf8(
+                B64.decode(lines[1].strip_prefix("extra ").unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            let altered = entry.replacen("\"actor\":\"tester\"", "\"actor\":\"someone\"", 1);
+            assert_ne!(entry, altered);
+            lines[1] = format!("extra {}", B64.encode(altered));
+            *get(files, &proof) = lines.join("\n").into_bytes();
+            resign(files, &key);
+        },
+    );
+
+    // The standalone verifier rejects a tampered bundle too, naming the check.
+    let tampered = f.archive.dir.path().join("tampered-changed-file-byte.zip");
+    let out = Command::new(verify_copy_bin())
+        .arg(&tampered)
+        .arg("--key")
+        .arg(&f.vkey)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("FAIL file.digest"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).ends_with("INVALID: see the FAIL lines above\n"));
+}
+
+#[test]
+fn a_copy_verifies_against_a_later_checkpoint_through_a_consistency_proof() {
+    let f = fixture();
+    let (bundle, issued) = f.issue("early.zip");
+    let size = issued["checkpoint_size"].as_u64().unwrap();
+    // Later intakes: the ledger grows past the bundle's checkpoint.
+    let later_pkg = common::next_year_package(f.archive.dir.path(), "YJ-2017-LATER", |_, _, _| {});
+    f.archive.accept(&later_pkg);
+    let (_, cp) = f.archive.json(&["ledger", "checkpoint"]);
+    let later_size = cp["size"].as_u64().unwrap();
+    assert!(later_size > size + 1);
+    let known = f.archive.dir.path().join("later.checkpoint");
+    std::fs::write(&known, cp["note"].as_str().unwrap()).unwrap();
+    let out = f.archive.run(&[
+        "ledger",
+        "consistency",
+        &size.to_string(),
+        &later_size.to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let proof = f.archive.dir.path().join("consistency.txt");
+    std::fs::write(&proof, &out.stdout).unwrap();
+
+    let args = [
+        "--known-checkpoint",
+        known.to_str().unwrap(),
+        "--consistency",
+        proof.to_str().unwrap(),
+    ];
+    let (code, report) = f.verify(&bundle, &args);
+    assert_eq!(code, Some(0), "{:#?}", failures(&report));
+    let known_check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "known-checkpoint")
+        .unwrap();
+    assert_eq!(known_check["passed"], Value::Bool(true));
+    let out = Command::new(verify_copy_bin())
+        .arg(&bundle)
+        .args(["--key", f.vkey.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // A proof that does not link the two, or none at all, is refused by name.
+    let lines = text(&std::fs::read(&proof).unwrap());
+    let first_dropped: String = lines.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&proof, first_dropped).unwrap();
+    let (code, report) = f.verify(&bundle, &args);
+    assert_eq!(code, Some(1));
+    assert!(
+        failures(&report)
+            .iter()
+            .any(|l| l.starts_with("known-checkpoint:")),
+        "{report:#}"
+    );
+    let (code, report) = f.verify(&bundle, &["--known-checkpoint", known.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        failures(&report)
+            .iter()
+            .any(|l| l.contains("--consistency")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn refused_copies_write_nothing_and_append_nothing() {
+    let f = fixture();
+    let (_, before) = f.archive.json(&["ledger", "checkpoint"]);
+    let out_path = f.archive.dir.path().join("none.zip");
+    let out = f.archive.run(&[
+        "copy",
+        "0194-WS·2016-D30-BGS-9999",
+        "--request",
+        "r",
+        "--for",
+        "c",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("no record with 档号"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = f.archive.run(&[
+        "copy",
+        &f.refcode,
+        "--version",
+        "7",
+        "--request",
+        "r",
+        "--for",
+        "c",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("no version v7"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!out_path.exists());
+    std::fs::write(&out_path, b"keep me").unwrap();
+    let out = f.archive.run(&[
+        "copy",
+        &f.refcode,
+        "--request",
+        "r",
+        "--for",
+        "c",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&out_path).unwrap(), b"keep me");
+    let (_, after) = f.archive.json(&["ledger", "checkpoint"]);
+    assert_eq!(
+        before["size"], after["size"],
+        "a refused copy appended to the ledger"
+    );
+    // No partial file is left beside the output.
+    let leftovers: Vec<_> = std::fs::read_dir(f.archive.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
