@@ -573,6 +573,46 @@ fn refused_copies_write_nothing_and_append_nothing() {
         before["size"], after["size"],
         "a refused copy appended to the ledger"
     );
+    // A stored file that no longer matches its inventory is never certified.
+    std::fs::remove_file(&out_path).unwrap();
+    let (_, show) = f.archive.json(&["show", &f.refcode]);
+    let (_, before) = f.archive.json(&["ledger", "checkpoint"]);
+    let pdf = show["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["path"].as_str().unwrap().ends_with(".pdf"))
+        .unwrap();
+    let stored = f
+        .archive
+        .store()
+        .join(show["object_root"].as_str().unwrap())
+        .join(pdf["content_path"].as_str().unwrap());
+    let mut bytes = std::fs::read(&stored).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let out = f.archive.run(&[
+        "copy",
+        &f.refcode,
+        "--request",
+        "r",
+        "--for",
+        "c",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("does not match its inventory digest"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!out_path.exists());
+    let (_, after) = f.archive.json(&["ledger", "checkpoint"]);
+    assert_eq!(
+        before["size"], after["size"],
+        "a refused copy appended to the ledger"
+    );
     // No partial file is left beside the output.
     let leftovers: Vec<_> = std::fs::read_dir(f.archive.dir.path())
         .unwrap()

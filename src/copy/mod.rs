@@ -198,9 +198,22 @@ struct Bundle {
 
 impl Bundle {
     fn options(size: u64) -> zip::write::SimpleFileOptions {
+        use chrono::{Datelike, Timelike};
+        // Entry times are the issue time in UTC (ZIP times carry no zone); informative only.
+        let now = chrono::Utc::now();
+        let modified = zip::DateTime::from_date_and_time(
+            u16::try_from(now.year()).unwrap_or(1980),
+            now.month() as u8,
+            now.day() as u8,
+            now.hour() as u8,
+            now.minute() as u8,
+            now.second() as u8,
+        )
+        .unwrap_or_default();
         zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(size >= u32::MAX as u64)
+            .last_modified_time(modified)
     }
 
     fn io(&self, source: std::io::Error) -> CopyError {
