@@ -8,6 +8,7 @@
 
 pub mod merkle;
 pub mod note;
+pub mod tsp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek};
@@ -37,6 +38,9 @@ pub struct Options {
     /// The consistency proof between it and the bundle's checkpoint (`--consistency`): base64
     /// hashes one a line, as `strongroom ledger consistency OLD NEW` prints them.
     pub consistency: Option<String>,
+    /// The timestamp authority's certificate, PEM or DER (`--tsa-cert`); None: the one the
+    /// token carries, with a notice.
+    pub tsa_cert: Option<Vec<u8>>,
 }
 
 /// Where the trusted key came from.
@@ -218,8 +222,10 @@ fn safe_name(name: &str) -> bool {
 
 /// Entries whose bytes the checks parse.
 fn is_parsed(name: &str) -> bool {
-    matches!(name, "manifest.note" | "archive.vkey" | "checkpoint.note")
-        || name.ends_with(".tlog-proof")
+    matches!(
+        name,
+        "manifest.note" | "archive.vkey" | "checkpoint.note" | "checkpoint.tst"
+    ) || name.ends_with(".tlog-proof")
         || (name.starts_with("records/") && name.ends_with("/inventory.json"))
 }
 
@@ -376,6 +382,9 @@ pub fn verify<R: Read + Seek>(reader: R, options: &Options) -> Report {
 
     // 7. The checkpoint.
     let checkpoint = check_checkpoint(&entries, &manifest, key.as_ref(), &mut report);
+
+    // 7b. The trusted timestamp over the checkpoint, when the bundle carries one.
+    check_timestamp(&entries, &manifest, options, &mut report);
 
     // 8-10. Per record: proofs, the inventory's link to the ledger, the files.
     let empty = Vec::new();
@@ -860,5 +869,74 @@ fn check_known(
     match result {
         Ok(m) => report.pass("known-checkpoint", subject, m),
         Err(m) => report.fail("known-checkpoint", subject, m),
+    }
+}
+
+/// The loud notice printed when the TSA certificate comes from the token itself.
+pub const TOKEN_CERT_NOTICE: &str = "NO TSA CERTIFICATE GIVEN: the timestamp was checked with \
+the certificate inside the token. Compare it with the timestamp authority's published \
+certificate, or run again with --tsa-cert FILE.";
+
+fn check_timestamp(
+    entries: &BTreeMap<String, Entry>,
+    manifest: &Value,
+    options: &Options,
+    report: &mut Report,
+) {
+    let ts = &manifest["checkpoint"]["timestamp"];
+    let Some(path) = ts.get("path").and_then(Value::as_str) else {
+        if options.tsa_cert.is_some() {
+            report.fail(
+                "checkpoint.timestamp",
+                "--tsa-cert",
+                "a TSA certificate was given but the bundle carries no timestamp",
+            );
+        }
+        return;
+    };
+    let result = (|| -> Result<String, String> {
+        let token = entries
+            .get(path)
+            .and_then(|e| e.bytes.as_deref())
+            .ok_or(format!("{path} is missing"))?;
+        let data = entries
+            .get("checkpoint.note")
+            .and_then(|e| e.bytes.as_deref())
+            .ok_or("checkpoint.note is missing")?;
+        let cert = match &options.tsa_cert {
+            Some(c) => Some(tsp::certificate_der(c).map_err(|e| format!("--tsa-cert: {e}"))?),
+            None => None,
+        };
+        let stamp =
+            tsp::verify(token, data, cert.as_deref()).map_err(|e| format!("{path}: {e}"))?;
+        if ts
+            .get("time")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != stamp.time)
+        {
+            return Err(format!(
+                "{path} says {} but the manifest says otherwise",
+                stamp.time
+            ));
+        }
+        Ok(format!(
+            "checkpoint.note existed at {} ({} RFC 3161 token{})",
+            stamp.time,
+            stamp.hash,
+            if cert.is_some() {
+                ", given TSA certificate"
+            } else {
+                ""
+            }
+        ))
+    })();
+    match result {
+        Ok(m) => {
+            if options.tsa_cert.is_none() {
+                report.notices.push(TOKEN_CERT_NOTICE.to_string());
+            }
+            report.pass("checkpoint.timestamp", path, m);
+        }
+        Err(m) => report.fail("checkpoint.timestamp", path, m),
     }
 }

@@ -1,7 +1,7 @@
 //! The `verify-copy` command: checks a strongroom copy bundle offline.
 //!
 //! Run with: `cargo run -p verify-copy -- BUNDLE.zip [--key VKEY_FILE]
-//! [--known-checkpoint FILE [--consistency FILE]] [--json]`. Prints one line per check, then
+//! [--known-checkpoint FILE [--consistency FILE]] [--tsa-cert FILE] [--json]`. Prints one line per check, then
 //! VALID or INVALID. Exit 0 only when every check passes, 1 when one fails, 2 when the bundle
 //! or a given file cannot be read or the arguments are wrong.
 
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: verify-copy BUNDLE.zip [--key VKEY_FILE] \
-[--known-checkpoint FILE [--consistency FILE]] [--json]";
+[--known-checkpoint FILE [--consistency FILE]] [--tsa-cert FILE] [--json]";
 
 fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
@@ -26,6 +26,11 @@ fn run() -> Result<u8, String> {
             "--key" => options.key = Some(read(&value()?)?),
             "--known-checkpoint" => options.known_checkpoint = Some(read(&value()?)?),
             "--consistency" => options.consistency = Some(read(&value()?)?),
+            "--tsa-cert" => {
+                let path = value()?;
+                options.tsa_cert =
+                    Some(std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?);
+            }
             "--json" => json = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
