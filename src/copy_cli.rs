@@ -53,6 +53,9 @@ enum CopyCommand {
         /// The consistency proof between the two (`strongroom ledger consistency OLD NEW`).
         #[arg(long, value_name = "FILE")]
         consistency: Option<PathBuf>,
+        /// The timestamp authority's certificate (PEM or DER); default: the one in the token.
+        #[arg(long, value_name = "FILE")]
+        tsa_cert: Option<PathBuf>,
     },
 }
 
@@ -84,12 +87,17 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> R
         key,
         known_checkpoint,
         consistency,
+        tsa_cert,
     }) = &args.command
     {
         let options = verify_copy::Options {
             key: key.as_deref().map(read).transpose()?,
             known_checkpoint: known_checkpoint.as_deref().map(read).transpose()?,
             consistency: consistency.as_deref().map(read).transpose()?,
+            tsa_cert: tsa_cert
+                .as_deref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?,
         };
         let report = copy::verify(file, &options)?;
         for n in &report.notices {
@@ -111,6 +119,7 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> R
         request: args.request.clone().unwrap_or_default(),
         requested_for: args.requested_for.clone().unwrap_or_default(),
         actor: actor.to_string(),
+        timestamp: home.config.timestamp.clone(),
     };
     let output = args.output.clone().unwrap_or_default();
     let quiet = !std::io::stderr().is_terminal();

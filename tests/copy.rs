@@ -621,3 +621,261 @@ fn refused_copies_write_nothing_and_append_nothing() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// A local RFC 3161 timestamp authority: `openssl ts -reply` behind a one-thread HTTP
+/// endpoint on 127.0.0.1, with its own RSA key and a self-signed timeStamping certificate.
+struct Tsa {
+    dir: tempfile::TempDir,
+    url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const TS_CNF: &str = "[ tsa ]\ndefault_tsa = tsa_config\n[ tsa_config ]\nserial = ./serial\n\
+crypto_device = builtin\nsigner_cert = ./tsa.crt\nsigner_key = ./tsa.key\nsigner_digest = sha256\n\
+default_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\nordering = no\n\
+tsa_name = no\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n[ req ]\ndistinguished_name = dn\n\
+prompt = no\n[ dn ]\nCN = strongroom test TSA\n[ ext ]\nbasicConstraints = critical,CA:false\n\
+keyUsage = critical,digitalSignature\nextendedKeyUsage = critical,timeStamping\n";
+
+impl Tsa {
+    fn start() -> Tsa {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ts.cnf"), TS_CNF).unwrap();
+        std::fs::write(dir.path().join("serial"), "01\n").unwrap();
+        let out = Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key",
+            ])
+            .args([
+                "-out",
+                "tsa.crt",
+                "-days",
+                "3650",
+                "-config",
+                "ts.cnf",
+                "-extensions",
+                "ext",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/tsa", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (count, path) = (requests.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let Ok(k) = conn.read(&mut chunk) else {
+                        break None;
+                    };
+                    if k == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break Some(buf[end + 4..end + 4 + len].to_vec());
+                        }
+                    }
+                };
+                let Some(body) = body else { continue };
+                let (q, r) = (format!("q{n}.tsq"), format!("r{n}.tsr"));
+                std::fs::write(path.join(&q), body).unwrap();
+                let ok = Command::new("openssl")
+                    .current_dir(&path)
+                    .args([
+                        "ts",
+                        "-reply",
+                        "-queryfile",
+                        &q,
+                        "-config",
+                        "ts.cnf",
+                        "-out",
+                        &r,
+                    ])
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                let reply = if ok {
+                    std::fs::read(path.join(&r)).unwrap()
+                } else {
+                    Vec::new()
+                };
+                let status = if ok {
+                    "200 OK"
+                } else {
+                    "500 Internal Server Error"
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    reply.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&reply);
+            }
+        });
+        Tsa { dir, url, requests }
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("tsa.crt")
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn configure_tsa(f: &Fixture, url: &str) {
+    let path = f.archive.home.join("config.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "\n[timestamp]\nurl = \"{url}\"\ntimeout_secs = 20\n"
+    ));
+    std::fs::write(path, config).unwrap();
+}
+
+#[test]
+fn a_timestamped_copy_carries_an_rfc3161_token_that_the_verifier_checks() {
+    let tsa = Tsa::start();
+    let f = fixture();
+    configure_tsa(&f, &tsa.url);
+    let (bundle, issued) = f.issue("stamped.zip");
+    let size = issued["checkpoint_size"].as_u64().unwrap();
+    assert_eq!(tsa.requests(), 1);
+    // The token is kept in the store, one per checkpoint size.
+    assert!(f
+        .archive
+        .store()
+        .join(format!("timestamps/{size:020}.tst"))
+        .is_file());
+
+    let cert = tsa.cert();
+    let (code, report) = f.verify(&bundle, &["--tsa-cert", cert.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{:#?}", failures(&report));
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "checkpoint.timestamp")
+        .unwrap();
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("given TSA certificate"),
+        "{check}"
+    );
+    let m = manifest(&read_zip(&bundle));
+    assert_eq!(
+        m["checkpoint"]["timestamp"]["authority"].as_str(),
+        Some(tsa.url.as_str())
+    );
+
+    // OpenSSL agrees that the token stamps checkpoint.note.
+    let files = read_zip(&bundle);
+    let dir = f.archive.dir.path();
+    for name in ["checkpoint.note", "checkpoint.tst"] {
+        std::fs::write(
+            dir.join(name),
+            &files.iter().find(|(n, _)| n == name).unwrap().1,
+        )
+        .unwrap();
+    }
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "ts",
+            "-verify",
+            "-data",
+            "checkpoint.note",
+            "-in",
+            "checkpoint.tst",
+            "-token_in",
+        ])
+        .arg("-CAfile")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("Verification: OK"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Without the certificate: valid, with a notice; with another TSA's: refused by name.
+    let (code, report) = f.verify(&bundle, &[]);
+    assert_eq!(code, Some(0));
+    assert!(report["notices"]
+        .to_string()
+        .contains("NO TSA CERTIFICATE GIVEN"));
+    let other = Tsa::start();
+    let (code, report) = f.verify(&bundle, &["--tsa-cert", other.cert().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        failures(&report)
+            .iter()
+            .any(|l| l.starts_with("checkpoint.timestamp:")),
+        "{report:#}"
+    );
+    // A token altered (even with the manifest re-signed by the archive) is refused.
+    let key = f.key();
+    assert_rejected(
+        &f,
+        &bundle,
+        "timestamp altered",
+        "checkpoint.timestamp",
+        "checkpoint.tst",
+        |files| {
+            let t = get(files, "checkpoint.tst");
+            let at = t.len() - 30;
+            t[at] ^= 0x01;
+            resign(files, &key);
+        },
+    );
+}
+
+#[test]
+fn an_unreachable_timestamp_authority_issues_no_copy() {
+    let f = fixture();
+    // A port nobody listens on: bind one, learn it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    configure_tsa(&f, &format!("http://127.0.0.1:{port}/tsa"));
+    let (_, before) = f.archive.json(&["ledger", "checkpoint"]);
+    let out_path = f.archive.dir.path().join("unstamped.zip");
+    let out = f.archive.run(&[
+        "copy",
+        &f.refcode,
+        "--request",
+        "r",
+        "--for",
+        "c",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("timestamp authority"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!out_path.exists());
+    let (_, after) = f.archive.json(&["ledger", "checkpoint"]);
+    assert_eq!(before["size"], after["size"]);
+}

@@ -8,6 +8,7 @@
 //! which shares no code with this module on purpose.
 
 pub mod entry_index;
+pub mod timestamp;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -28,6 +29,7 @@ use crate::refcode::RefCode;
 use crate::sign::{self, ArchiveKey};
 use crate::store::{self, Store, StoreError};
 use entry_index::{EntryIndex, IndexError};
+use timestamp::{TimestampConfig, TimestampError};
 
 /// The bundle format version written in the manifest's `format_version`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -105,6 +107,10 @@ pub enum CopyError {
     /// The `copy.issued` entry could not be encoded (e.g. too many records for one entry).
     #[error(transparent)]
     Entry(#[from] EntryError),
+    /// The configured timestamp authority gave no usable token: no copy is issued without
+    /// the timestamp the configuration asks for.
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
 }
 
 /// What the court asked for and who issues it.
@@ -120,6 +126,8 @@ pub struct CopyRequest {
     pub requested_for: String,
     /// The archivist issuing it.
     pub actor: String,
+    /// The RFC 3161 authority to timestamp the checkpoint with (`[timestamp]` of the config).
+    pub timestamp: Option<TimestampConfig>,
 }
 
 /// One record in an issued copy.
@@ -553,6 +561,18 @@ async fn write_and_record(
     let vkey = format!("{}\n", key.verifier_key());
     bundle.add("archive.vkey", vkey.as_bytes())?;
     bundle.add("checkpoint.note", checkpoint.note.as_bytes())?;
+    let mut checkpoint_json = json!({
+        "path": "checkpoint.note",
+        "origin": checkpoint.checkpoint.origin(),
+        "size": size,
+        "root": checkpoint.root().to_base64(),
+    });
+    if let Some(cfg) = &req.timestamp {
+        let (token, time) = timestamp::checkpoint_token(store, cfg, &checkpoint.note, size).await?;
+        bundle.add("checkpoint.tst", &token)?;
+        checkpoint_json["timestamp"] =
+            json!({"path": "checkpoint.tst", "time": time, "authority": cfg.url});
+    }
     let statement = statement(req, &copy_id, &issued_at, key.name(), size, &copied);
     bundle.add("statement.txt", statement.as_bytes())?;
 
@@ -567,12 +587,7 @@ async fn write_and_record(
         "issued_by": req.actor,
         "request": req.request,
         "requested_for": req.requested_for,
-        "checkpoint": {
-            "path": "checkpoint.note",
-            "origin": checkpoint.checkpoint.origin(),
-            "size": size,
-            "root": checkpoint.root().to_base64(),
-        },
+        "checkpoint": checkpoint_json,
         "records": records_json,
         "files": files,
     });

@@ -233,8 +233,15 @@ fn gen_time(t: &[u8]) -> Result<String, FormatError> {
     ))
 }
 
-/// The SubjectPublicKeyInfo's algorithm OID, curve OID and key bytes of a DER certificate.
-fn certificate_key(cert: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>, Vec<u8>), FormatError> {
+/// A certificate's public key: algorithm OID, curve OID (EC keys), key bytes.
+struct CertKey {
+    alg: Vec<u8>,
+    curve: Option<Vec<u8>>,
+    key: Vec<u8>,
+}
+
+/// The SubjectPublicKeyInfo of a DER certificate.
+fn certificate_key(cert: &[u8]) -> Result<CertKey, FormatError> {
     let c = children(one(cert)?.body)?;
     let tbs = children(expect(c.first(), 0x30, "tbsCertificate")?.body)?;
     let offset = usize::from(tbs.first().is_some_and(|t| t.tag == 0xa0));
@@ -254,11 +261,15 @@ fn certificate_key(cert: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>, Vec<u8>), F
     if unused != 0 {
         return bad("the key's BIT STRING has unused bits");
     }
-    Ok((oid, curve, key.to_vec()))
+    Ok(CertKey {
+        alg: oid,
+        curve,
+        key: key.to_vec(),
+    })
 }
 
 fn verify_with(cert: &[u8], p: &Parsed<'_>) -> Result<(), FormatError> {
-    let (alg, curve, key) = certificate_key(cert)?;
+    let CertKey { alg, curve, key } = certificate_key(cert)?;
     let (_, dname) = p.signer_digest;
     let v: &'static dyn VerificationAlgorithm =
         match (alg.as_slice(), curve.as_deref(), dname) {
