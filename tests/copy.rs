@@ -458,6 +458,20 @@ fn a_copy_verifies_against_a_later_checkpoint_through_a_consistency_proof() {
     let (_, cp) = f.archive.json(&["ledger", "checkpoint"]);
     let later_size = cp["size"].as_u64().unwrap();
     assert!(later_size > size + 1);
+    // The entry index read the whole (short) ledger once, and now reads only what is new.
+    assert_eq!(issued["entries_scanned"].as_u64(), Some(size));
+    let (_, second) = f.issue("second.zip");
+    assert_eq!(second["entries_scanned"].as_u64(), Some(later_size - size));
+    assert_eq!(second["checkpoint_size"].as_u64(), Some(later_size));
+    // It is a cache: deleted, it is rebuilt from the ledger and finds the same entries.
+    std::fs::remove_dir_all(f.archive.home.join("cache/copy-index")).unwrap();
+    let (_, third) = f.issue("third.zip");
+    assert_eq!(third["entries_scanned"].as_u64(), Some(later_size + 1));
+    // The earlier copy's copy.issued entry names the record: later copies carry it.
+    assert_eq!(
+        third["records"][0]["entries"].as_u64(),
+        Some(second["records"][0]["entries"].as_u64().unwrap() + 1)
+    );
     let known = f.archive.dir.path().join("later.checkpoint");
     std::fs::write(&known, cp["note"].as_str().unwrap()).unwrap();
     let out = f.archive.run(&[
