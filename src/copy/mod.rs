@@ -423,12 +423,23 @@ pub async fn issue(
             return Err(e);
         }
     };
-    // The entry is durable: now the bundle may exist under its name.
+    // The entry is durable: now the bundle may exist under its name. A hard link, not a
+    // rename, so that a file created there meanwhile is never replaced.
     drop(zip_done);
-    std::fs::rename(&tmp, output).map_err(|source| CopyError::Io {
-        path: output.to_path_buf(),
-        source,
-    })?;
+    // A file system without hard links gets a rename; on a clash the signed bundle is kept
+    // under its temporary name (its copy.issued entry is already in the ledger).
+    match std::fs::hard_link(&tmp, output) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(CopyError::OutputExists(output.to_path_buf()));
+        }
+        Err(_) => std::fs::rename(&tmp, output).map_err(|source| CopyError::Io {
+            path: output.to_path_buf(),
+            source,
+        })?,
+    }
     if let Ok(dir) = std::fs::File::open(&parent) {
         let _ = dir.sync_all();
     }
