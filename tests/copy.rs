@@ -893,3 +893,105 @@ fn an_unreachable_timestamp_authority_issues_no_copy() {
     let (_, after) = f.archive.json(&["ledger", "checkpoint"]);
     assert_eq!(before["size"], after["size"]);
 }
+
+/// A detached JWS (RFC 7797, EdDSA) over `payload`, as an agency's seal.
+fn jws(key: &ring::signature::Ed25519KeyPair, payload: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","b64":false,"crit":["b64"]}"#);
+    let mut input = format!("{h}.").into_bytes();
+    input.extend_from_slice(payload);
+    format!("{h}..{}", URL_SAFE_NO_PAD.encode(key.sign(&input).as_ref()))
+}
+
+#[test]
+fn a_sealed_record_carries_its_seal_anchor_tied_to_the_registry_entries() {
+    use ring::signature::KeyPair as _;
+    let a = Archive::new();
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let raw = a.dir.path().join("agency.raw");
+    std::fs::write(&raw, key.public_key().as_ref()).unwrap();
+    let out = a.run(&[
+        "seal",
+        "trust",
+        "add",
+        "--agency",
+        "11330100MB0000000X",
+        "--key",
+        raw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The sample with a seal over the first record's first file.
+    let bag = common::sample_copy(a.dir.path(), "SEALED-COPY");
+    let (folder, mut rec) = common::records(&bag).into_iter().next().unwrap();
+    let file = rec["files"][0]["path"].as_str().unwrap().to_string();
+    let folder = bag.join("data").join(folder);
+    let seal = format!("{file}.jws");
+    std::fs::write(
+        folder.join(&seal),
+        jws(&key, &std::fs::read(folder.join(&file)).unwrap()),
+    )
+    .unwrap();
+    let order = rec["files"].as_array().unwrap().len() as u64 + 1;
+    rec["files"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"path": seal, "order": order, "role": "seal"}));
+    common::write_json(&folder.join("record.json"), &rec);
+    common::rebag(&bag, &[("External-Identifier", "SEALED-COPY")]);
+    a.accept(&bag);
+    let refcode = rec["reference_code"].as_str().unwrap().to_string();
+    let vkey = a.dir.path().join("archive.vkey");
+    std::fs::write(&vkey, a.run(&["ledger", "vkey"]).stdout).unwrap();
+    let f = Fixture {
+        archive: a,
+        refcode,
+        vkey,
+    };
+
+    let (bundle, issued) = f.issue("sealed.zip");
+    let m = manifest(&read_zip(&bundle));
+    let anchors = m["records"][0]["seal_anchors"].as_array().unwrap();
+    assert_eq!(anchors.len(), 1, "{m:#}");
+    let types: Vec<&str> = m["records"][0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"seal.verified") && types.contains(&"seal.anchor.added"),
+        "{types:?}"
+    );
+    assert!(issued["records"][0]["entries"].as_u64().unwrap() >= 4);
+    let (code, report) = f.verify(&bundle, &[]);
+    assert_eq!(code, Some(0), "{:#?}", failures(&report));
+    assert!(report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["check"] == "record.seal-anchors" && c["passed"] == Value::Bool(true)));
+    // The seal file itself is in the copy, beside the file it seals.
+    assert!(read_zip(&bundle)
+        .iter()
+        .any(|(n, _)| n.ends_with(&format!("v1/files/{seal}"))));
+
+    // Another key put in the anchor's place is not the anchor the registry recorded.
+    let der = anchors[0]["der"].as_str().unwrap().to_string();
+    let key2 = f.key();
+    assert_rejected(
+        &f,
+        &bundle,
+        "seal anchor swapped",
+        "record.seal-anchors",
+        "fingerprint",
+        |files| {
+            let b = get(files, &der);
+            let at = b.len() - 1;
+            b[at] ^= 0x01;
+            resign(files, &key2);
+        },
+    );
+}

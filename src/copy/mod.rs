@@ -531,6 +531,10 @@ async fn write_and_record(
         if let Some(t) = transfer_entry(store, ledger, &rc, &list).await? {
             indices.insert(t);
         }
+        // The trust anchors its seals were verified against: their documents, and the
+        // registry's ledger entries for them, so a court can re-check each seal itself.
+        let anchors_json =
+            add_seal_anchors(&mut bundle, store, ledger, &rc, &base, size, &mut indices).await?;
         let mut entries_json = Vec::new();
         for &i in &indices {
             let text = ledger.tlog_proof(i, Some(size)).await?;
@@ -573,6 +577,7 @@ async fn write_and_record(
             "inventory_sha512": inventory_sha512,
             "files_prefix": files_prefix,
             "entries": entries_json,
+            "seal_anchors": anchors_json,
         }));
     }
 
@@ -650,6 +655,105 @@ async fn write_and_record(
         },
         file,
     ))
+}
+
+/// Adds the documents of every seal anchor the record's `seal.verified` entries name
+/// (`records/<档号>/seal-anchors/<fingerprint hex>.{json,der,revoked.json}`) and puts the
+/// indices of their registry entries (`seal.anchor.added`, `seal.anchor.revoked`) below `size`
+/// into `indices`. Returns the manifest's `seal_anchors`.
+async fn add_seal_anchors(
+    bundle: &mut Bundle,
+    store: &Store,
+    ledger: &crate::ledger::Ledger,
+    rc: &str,
+    base: &str,
+    size: u64,
+    indices: &mut BTreeSet<u64>,
+) -> Result<Vec<serde_json::Value>, CopyError> {
+    let mut agency = None;
+    let mut anchors = BTreeSet::new();
+    for &i in indices.iter() {
+        let Ok(e) = Entry::decode(&ledger.entry(i).await?) else {
+            continue;
+        };
+        if e.field_str("reference_code") != Some(rc) {
+            continue;
+        }
+        match e.kind.as_str() {
+            "record.stored" => {
+                agency = e
+                    .field_str("transfer")
+                    .and_then(|t| t.split_once('/'))
+                    .map(|(a, _)| a.to_string());
+            }
+            "seal.verified" => {
+                if let Some(a) = e.field_str("anchor") {
+                    anchors.insert(a.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(agency) = agency else {
+        return Ok(Vec::new());
+    };
+    // A verdict names its anchor by subject (a certificate) or as `public key sha256:…` (a
+    // bare key); the agency's anchor documents say which fingerprint that is.
+    let mut fingerprints = std::collections::BTreeMap::new();
+    if !anchors.is_empty() {
+        let folder = store::path_of([crate::seals::registry::SEALS_PREFIX, "anchors", &agency]);
+        for path in store.list_paths(&folder).await? {
+            let name = path.filename().unwrap_or_default();
+            if !name.ends_with(".json") || name.ends_with(".revoked.json") {
+                continue;
+            }
+            let Some(doc) = store.get_json::<serde_json::Value>(&path).await? else {
+                continue;
+            };
+            let fp = doc["fingerprint"].as_str().unwrap_or_default();
+            let named = anchors.iter().find(|a| {
+                a.strip_prefix("public key ") == Some(fp)
+                    || doc["subject"].as_str() == Some(a.as_str())
+            });
+            if let Some(a) = named.filter(|_| !fp.is_empty()) {
+                fingerprints.insert(fp.to_string(), a.clone());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (fp, named_as) in fingerprints {
+        let hex = fp.strip_prefix("sha256:").unwrap_or(&fp).to_string();
+        let mut item = json!({"fingerprint": fp, "named_as": named_as});
+        for (ext, member) in [
+            (".json", "document"),
+            (".der", "der"),
+            (".revoked.json", "revocation"),
+        ] {
+            let path = crate::seals::registry::anchor_path(&agency, &fp, ext);
+            let Some(bytes) = store.get_bytes(&path).await? else {
+                continue;
+            };
+            if ext.ends_with(".json") {
+                // Only registry changes the checkpoint covers belong in this copy.
+                let index = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|d| d["ledger_index"].as_u64());
+                match index {
+                    Some(i) if i < size => {
+                        indices.insert(i);
+                    }
+                    _ => continue,
+                }
+            }
+            let name = format!("{base}/seal-anchors/{hex}{ext}");
+            bundle.add(&name, &bytes)?;
+            item[member] = name.into();
+        }
+        if item.get("document").is_some() {
+            out.push(item);
+        }
+    }
+    Ok(out)
 }
 
 /// The human-readable statement, Chinese then English (`formats/copy-bundle.md` §6).

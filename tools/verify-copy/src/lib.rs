@@ -766,6 +766,9 @@ fn check_record(
         Err(m) => report.fail("record.inventory", &refcode, m),
     }
 
+    // 10b. The seal anchors, each tied to the registry's ledger entries.
+    check_seal_anchors(entries, r, &refcode, &proven, report);
+
     // 10. The files of the version are exactly the inventory's, with its digests.
     let prefix = s("files_prefix");
     let files_result = (|| -> Result<String, Vec<String>> {
@@ -938,5 +941,84 @@ fn check_timestamp(
             report.pass("checkpoint.timestamp", path, m);
         }
         Err(m) => report.fail("checkpoint.timestamp", path, m),
+    }
+}
+
+fn check_seal_anchors(
+    entries: &BTreeMap<String, Entry>,
+    r: &Value,
+    refcode: &str,
+    proven: &[Value],
+    report: &mut Report,
+) {
+    let anchors: Vec<&Value> = r
+        .get("seal_anchors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let sha = |path: &Option<String>| {
+        path.as_deref()
+            .and_then(|p| entries.get(p))
+            .map(|e| format!("sha256:{}", e.sha256))
+    };
+    let registered = |kind: &str, fp: &str, doc: &Option<String>| {
+        proven.iter().any(|e| {
+            str_of(e, "type").as_deref() == Some(kind)
+                && str_of(e, "anchor_fingerprint").as_deref() == Some(fp)
+                && doc.is_some()
+                && str_of(e, "document_sha256") == *doc
+        })
+    };
+    for e in proven
+        .iter()
+        .filter(|e| str_of(e, "type").as_deref() == Some("seal.verified"))
+    {
+        // The verdict names its anchor by subject or as `public key sha256:…`; the manifest
+        // says which listed anchor that is (`named_as`).
+        let fp = str_of(e, "anchor").unwrap_or_default();
+        let listed = anchors.iter().any(|a| {
+            str_of(a, "fingerprint").as_ref() == Some(&fp)
+                || str_of(a, "named_as").as_ref() == Some(&fp)
+        });
+        if !listed {
+            report.fail(
+                "record.seal-anchors",
+                refcode,
+                format!("the seal verified against anchor {fp} but the bundle lacks that anchor"),
+            );
+        }
+    }
+    for a in anchors {
+        let fp = str_of(a, "fingerprint").unwrap_or_default();
+        let subject = format!("{refcode} anchor {}", fp.get(..19).unwrap_or(&fp));
+        let mut problems = Vec::new();
+        let der = str_of(a, "der");
+        if sha(&der).as_deref() != Some(fp.as_str()) {
+            problems.push("its certificate or key is missing or not the one the fingerprint names");
+        }
+        if !registered("seal.anchor.added", &fp, &sha(&str_of(a, "document"))) {
+            problems.push("no proven seal.anchor.added entry names its document's digest");
+        }
+        let revocation = str_of(a, "revocation");
+        if revocation.is_some() && !registered("seal.anchor.revoked", &fp, &sha(&revocation)) {
+            problems.push("no proven seal.anchor.revoked entry names its revocation's digest");
+        }
+        if problems.is_empty() {
+            report.pass(
+                "record.seal-anchors",
+                subject,
+                if revocation.is_some() {
+                    "the anchor and its revocation are the registry's, as the ledger recorded them"
+                } else {
+                    "the anchor is the registry's, as the ledger recorded it"
+                },
+            );
+        } else {
+            for p in problems {
+                report.fail("record.seal-anchors", &subject, p);
+            }
+        }
     }
 }
