@@ -69,6 +69,9 @@ pub struct Config {
     /// Seal policy per agency (`formats/seals.md`, "Policy"; defaults when absent).
     #[serde(default)]
     pub seals: crate::seals::policy::SealPolicy,
+    /// The RFC 3161 timestamp authority for copy bundles' checkpoints (`formats/copy-bundle.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<crate::copy::timestamp::TimestampConfig>,
 }
 
 /// Overrides of the unpacking limits.
@@ -141,6 +144,7 @@ impl Home {
             virus_scan: None,
             limits: LimitOverrides::default(),
             seals: Default::default(),
+            timestamp: None,
         };
         let text = toml::to_string_pretty(&config).unwrap_or_default();
         std::fs::write(&config_path, text).map_err(io(&config_path))?;

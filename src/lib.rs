@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod bagit;
+pub mod copy;
 pub mod digest;
 pub mod extract;
 pub mod findings;

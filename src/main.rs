@@ -4,6 +4,7 @@
 //! diagnostics to stderr. Exit codes: 0 done, 1 refused/invalid/damaged, 2 usage or
 //! environment errors.
 
+mod copy_cli;
 mod ledger_cli;
 mod seal_cli;
 mod search_cli;
@@ -143,6 +144,12 @@ enum Command {
     },
     /// Rebuild the search index from scratch from the store and the ledger.
     Reindex {},
+    /// Issue an authenticated copy bundle for a court (`copy REF... --request T --for COURT
+    /// -o FILE`), or check one offline (`copy verify FILE [--key VKEY_FILE]`).
+    Copy {
+        #[command(flatten)]
+        args: copy_cli::CopyArgs,
+    },
     /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
     Demo {
         /// The package to load (default: the sample transfer in tests/data).
@@ -553,6 +560,7 @@ async fn run(cli: &Cli) -> Result<u8> {
         Command::Seal { command } => seal_cli::run(&cli.home, cli.json, &actor(cli), command).await,
         Command::Search { args } => search_cli::search(&cli.home, cli.json, args).await,
         Command::Reindex {} => search_cli::reindex(&cli.home, cli.json).await,
+        Command::Copy { args } => copy_cli::run(&cli.home, cli.json, &actor(cli), args).await,
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {
                 let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;

@@ -280,6 +280,25 @@ pub enum Event {
         /// `sha256:` of the CRL's summary document as stored.
         document_sha256: String,
     },
+    /// `copy.issued` (出具核对无误的电子副本): an authenticated copy bundle was issued for a
+    /// court (`formats/copy-bundle.md`); the bundle cannot hold this entry's proof, so it
+    /// names the copy by `copy_id` and the manifest by digest.
+    CopyIssued {
+        /// The copy's id, as in the bundle's manifest.
+        copy_id: String,
+        /// Who the copy is for (`--for`, e.g. the court).
+        requested_for: String,
+        /// The request as given (`--request`).
+        request: String,
+        /// 档号 of the records copied, in the order asked.
+        records: Vec<String>,
+        /// The version copied of each record, in the same order.
+        versions: Vec<String>,
+        /// sha256 of the signed manifest's text (its canonical JSON line and line feed).
+        manifest_sha256: String,
+        /// The size of the checkpoint every proof in the bundle leads to.
+        checkpoint_size: u64,
+    },
 }
 
 impl Event {
@@ -450,6 +469,24 @@ impl Event {
                 put("change", change.as_str().into());
                 put("document_sha256", document_sha256.as_str().into());
                 "seal.crl.imported"
+            }
+            Event::CopyIssued {
+                copy_id,
+                requested_for,
+                request,
+                records,
+                versions,
+                manifest_sha256,
+                checkpoint_size,
+            } => {
+                put("copy_id", copy_id.as_str().into());
+                put("requested_for", requested_for.as_str().into());
+                put("request", request.as_str().into());
+                put("records", records.clone().into());
+                put("versions", versions.clone().into());
+                put("manifest_sha256", manifest_sha256.as_str().into());
+                put("checkpoint_size", (*checkpoint_size).into());
+                "copy.issued"
             }
         };
         (kind, m)

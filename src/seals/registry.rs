@@ -397,7 +397,9 @@ fn hex_of(fp: &str) -> &str {
     fp.strip_prefix("sha256:").unwrap_or(fp)
 }
 
-fn anchor_path(agency: &str, fp: &str, ext: &str) -> Path {
+/// Where an anchor's documents are: `seals/anchors/<agency>/<fingerprint hex><ext>` with `ext`
+/// `.json` (the anchor document), `.der` (certificate or key) or `.revoked.json`.
+pub fn anchor_path(agency: &str, fp: &str, ext: &str) -> Path {
     store::path_of([
         SEALS_PREFIX,
         "anchors",

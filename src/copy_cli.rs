@@ -1,0 +1,181 @@
+//! `strongroom copy …`: thin glue over [`strongroom::copy`] (issuing a court copy bundle) and
+//! the standalone verifier's library (`copy verify`). Results on stdout (JSON with `--json`),
+//! progress on stderr; exit 0 done or valid, 1 refused or invalid, 2 usage or environment.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::print_json;
+use strongroom::copy::{self, CopyError, CopyRequest};
+use strongroom::home::Home;
+
+/// `strongroom copy REF... --request TEXT --for COURT [--version N] -o FILE`, or
+/// `strongroom copy verify FILE`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CopyArgs {
+    #[command(subcommand)]
+    command: Option<CopyCommand>,
+    /// 档号 of the records to copy.
+    #[arg(required = true)]
+    reference_codes: Vec<String>,
+    /// The court's request as it should be recorded (case number, letter reference).
+    #[arg(long, required = true)]
+    request: Option<String>,
+    /// Who the copy is for (the court).
+    #[arg(long = "for", value_name = "COURT", required = true)]
+    requested_for: Option<String>,
+    /// The version to copy (e.g. 2 or v2; default: each record's newest).
+    #[arg(long)]
+    version: Option<String>,
+    /// The bundle to write (a .zip; never overwritten).
+    #[arg(short = 'o', long, required = true)]
+    output: Option<PathBuf>,
+}
+
+/// `strongroom copy` subcommands.
+#[derive(Subcommand)]
+enum CopyCommand {
+    /// Check a copy bundle offline, exactly as the standalone tools/verify-copy does.
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+        /// The archive's published verifier key (file); default: the bundle's own, with a notice.
+        #[arg(long, value_name = "VKEY_FILE")]
+        key: Option<PathBuf>,
+        /// A signed checkpoint you already hold: also prove the bundle's is of the same log.
+        #[arg(long, value_name = "FILE")]
+        known_checkpoint: Option<PathBuf>,
+        /// The consistency proof between the two (`strongroom ledger consistency OLD NEW`).
+        #[arg(long, value_name = "FILE")]
+        consistency: Option<PathBuf>,
+        /// The timestamp authority's certificate (PEM or DER); default: the one in the token.
+        #[arg(long, value_name = "FILE")]
+        tsa_cert: Option<PathBuf>,
+    },
+}
+
+struct Bars {
+    index: ProgressBar,
+    quiet: bool,
+}
+
+impl copy::Progress for Bars {
+    fn index(&self, done: u64, total: u64) {
+        self.index.set_length(total);
+        self.index.set_position(done);
+    }
+    fn record(&self, reference_code: &str) {
+        if !self.quiet {
+            eprintln!("copying {reference_code}");
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Runs `strongroom copy`.
+pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> Result<u8> {
+    if let Some(CopyCommand::Verify {
+        file,
+        key,
+        known_checkpoint,
+        consistency,
+        tsa_cert,
+    }) = &args.command
+    {
+        let options = verify_copy::Options {
+            key: key.as_deref().map(read).transpose()?,
+            known_checkpoint: known_checkpoint.as_deref().map(read).transpose()?,
+            consistency: consistency.as_deref().map(read).transpose()?,
+            tsa_cert: tsa_cert
+                .as_deref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?,
+        };
+        let report = copy::verify(file, &options)?;
+        for n in &report.notices {
+            eprintln!("\n!!! {n}\n");
+        }
+        if json {
+            print_json(&report.to_json())?;
+        } else {
+            print!("{}", report.to_text());
+        }
+        return Ok(if report.is_valid() { 0 } else { 1 });
+    }
+    let home = Home::open(home_dir)?;
+    let store = home.store().await?;
+    let key = home.key()?;
+    let req = CopyRequest {
+        records: args.reference_codes.clone(),
+        version: args.version.clone(),
+        request: args.request.clone().unwrap_or_default(),
+        requested_for: args.requested_for.clone().unwrap_or_default(),
+        actor: actor.to_string(),
+        timestamp: home.config.timestamp.clone(),
+    };
+    let output = args.output.clone().unwrap_or_default();
+    let quiet = !std::io::stderr().is_terminal();
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template(
+                "reading the ledger for the entry index {bar:30} {pos}/{len} entries",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    };
+    let bars = Bars { index: bar, quiet };
+    let result = copy::issue(home.dir(), &store, &key, &req, &output, &bars).await;
+    bars.index.finish_and_clear();
+    match result {
+        Ok(issued) => {
+            if json {
+                print_json(&issued)?;
+            } else {
+                println!(
+                    "issued copy {} for {}: {} ({} bytes)",
+                    issued.copy_id,
+                    req.requested_for,
+                    issued.output.display(),
+                    issued.bytes
+                );
+                for r in &issued.records {
+                    println!(
+                        "  {} {}: {} files, {} ledger entries with proofs",
+                        r.reference_code, r.version, r.files, r.entries
+                    );
+                }
+                println!(
+                    "proofs lead to the signed checkpoint of size {}; the copy.issued entry is ledger index {} (manifest sha256 {})",
+                    issued.checkpoint_size, issued.ledger_index, issued.manifest_sha256
+                );
+            }
+            Ok(0)
+        }
+        Err(
+            e @ (CopyError::NoSuchRecord(_)
+            | CopyError::NoSuchVersion { .. }
+            | CopyError::Duplicate(_)
+            | CopyError::NoRecords
+            | CopyError::Damaged { .. }
+            | CopyError::OutputExists(_)),
+        ) => {
+            if json {
+                print_json(&serde_json::json!({"issued": false, "error": e.to_string()}))?;
+            } else {
+                println!("REFUSED: {e}");
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
