@@ -198,7 +198,7 @@ pub async fn due_list(
         let due_on = e.due_on.map(|d| d.to_string()).unwrap_or_default();
         let rule = e.rule.clone().unwrap_or_default();
         let mut remarks = format!("{rule}: {} due {due_on}", e.action.as_str());
-        if r.facts.retention_appraised.is_some() {
+        if e.retention != r.facts.retention {
             remarks.push_str(&format!(
                 "; re-appraised from {} to {}",
                 r.facts.retention, e.retention

@@ -170,15 +170,6 @@ pub struct RecordFacts {
     pub present: Vec<String>,
 }
 
-impl RecordFacts {
-    /// The code that decides the period: as re-appraised, else as received.
-    pub fn effective_retention(&self) -> &str {
-        self.retention_appraised
-            .as_deref()
-            .unwrap_or(&self.retention)
-    }
-}
-
 /// A record judged against a schedule as of a date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation {
@@ -268,6 +259,33 @@ impl Policy {
         n.parse().ok().map(Period::Years)
     }
 
+    /// The code that decides a record's period: as re-appraised when that keeps it longer
+    /// than the code it was received with, else as received. Re-appraisal only ever lengthens
+    /// (`retention extend`), so a shorter `retention_appraised` did not come from it (an
+    /// agency's record.json, a whole-file amendment) and is ignored, with a flag saying so.
+    pub fn effective_retention(&self, r: &RecordFacts) -> (String, Option<String>) {
+        let Some(a) = r.retention_appraised.as_deref() else {
+            return (r.retention.clone(), None);
+        };
+        let rank = |code: &str| match self.period_of(code) {
+            Some(Period::Permanent) => Some(u64::MAX),
+            Some(Period::Years(n)) => Some(u64::from(n)),
+            None => None,
+        };
+        match (rank(&r.retention), rank(a)) {
+            (Some(received), Some(appraised)) if appraised > received => (a.to_string(), None),
+            (None, Some(_)) => (a.to_string(), None),
+            _ => (
+                r.retention.clone(),
+                Some(format!(
+                    "APPRAISAL_IGNORED: retention_appraised {a} would not keep the record longer \
+                     than {}; only `retention extend` re-appraises",
+                    r.retention
+                )),
+            ),
+        }
+    }
+
     /// The first rule that matches.
     pub fn rule_for(&self, r: &RecordFacts) -> Option<&Rule> {
         self.rules.iter().find(|rule| {
@@ -279,15 +297,15 @@ impl Policy {
                 && ok(&m.agency, &r.agency)
                 && ok(&m.organization, &r.organization)
                 && ok(&m.category, &r.category)
-                && ok(&m.retention, r.effective_retention())
+                && ok(&m.retention, &self.effective_retention(r).0)
                 && m.has.iter().all(|f| r.present.contains(f))
         })
     }
 
     /// Judges a record as of `as_of`.
     pub fn evaluate(&self, r: &RecordFacts, as_of: NaiveDate) -> Evaluation {
-        let retention = r.effective_retention().to_string();
-        let mut flags = Vec::new();
+        let (retention, ignored) = self.effective_retention(r);
+        let mut flags: Vec<String> = ignored.into_iter().collect();
         let rule = self.rule_for(r);
         let Some(rule) = rule else {
             flags.push("NO_RULE: no rule of the schedule matches this record".into());
@@ -634,6 +652,12 @@ mod tests {
         assert_eq!(e.due_on, Some(d("2047-01-01")));
         r.retention_appraised = Some("Y".into());
         assert!(!p.evaluate(&r, d("9000-01-01")).due);
+        // A shorter "re-appraisal" did not come from `extend`: ignored, and flagged.
+        r.retention_appraised = Some("D1".into());
+        let e = p.evaluate(&r, d("2020-01-01"));
+        assert_eq!(e.retention, "D10");
+        assert!(!e.due);
+        assert!(e.flags.iter().any(|f| f.starts_with("APPRAISAL_IGNORED")));
     }
 
     #[test]
