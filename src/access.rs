@@ -65,10 +65,12 @@ pub enum AccessError {
     #[error(transparent)]
     Entry(#[from] EntryError),
     /// The record was destroyed (销毁) by a disposition batch; its tombstone remains.
-    #[error("record {reference_code} was destroyed on {destroyed_on} by batch {batch}; `show` gives its tombstone")]
+    #[error("record {reference_code} was {how} on {destroyed_on} by batch {batch}; `show` gives its tombstone")]
     Destroyed {
         /// 档号.
         reference_code: String,
+        /// `destroyed`, or `transferred out`.
+        how: String,
         /// The day (China Standard Time).
         destroyed_on: String,
         /// The disposition batch.
@@ -196,6 +198,11 @@ async fn locate(store: &Store, refcode: &str) -> Result<Located, AccessError> {
         }),
         None => match crate::retention::state::tombstone(store, &object_id(&rc)).await? {
             Some(t) => Err(AccessError::Destroyed {
+                how: if t.disposition == "transferred" {
+                    "transferred out".into()
+                } else {
+                    "destroyed".into()
+                },
                 reference_code: t.reference_code,
                 destroyed_on: t.destroyed_on,
                 batch: t.batch,

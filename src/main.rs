@@ -164,6 +164,27 @@ enum Command {
         #[command(subcommand)]
         command: retention_cli::DisposeCommand,
     },
+    /// Transfer out (移交进馆): write an approved transfer batch as a BagIt package
+    /// (`transfer-out BATCH --to PATH`), then `transfer-out confirm BATCH RECEIPT --key VKEY`
+    /// with the receiving archive's receipt removes the records here.
+    #[command(
+        name = "transfer-out",
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
+    TransferOut {
+        #[command(subcommand)]
+        command: Option<retention_cli::TransferOutCommand>,
+        /// Batch number.
+        #[arg(required = true)]
+        batch: Option<u64>,
+        /// The package's folder (must not exist).
+        #[arg(long, required = true)]
+        to: Option<PathBuf>,
+        /// The package's External-Identifier (default OUT-<batch>).
+        #[arg(long)]
+        external_id: Option<String>,
+    },
     /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
     Demo {
         /// The package to load (default: the sample transfer in tests/data).
@@ -622,6 +643,23 @@ async fn run(cli: &Cli) -> Result<u8> {
         }
         Command::Dispose { command } => {
             retention_cli::dispose(&cli.home, cli.json, &actor(cli), command).await
+        }
+        Command::TransferOut {
+            command,
+            batch,
+            to,
+            external_id,
+        } => {
+            retention_cli::transfer_out(
+                &cli.home,
+                cli.json,
+                &actor(cli),
+                command.as_ref(),
+                *batch,
+                to.as_deref(),
+                external_id.as_deref(),
+            )
+            .await
         }
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {

@@ -12,7 +12,8 @@ use strongroom::access::{self, RecordView};
 use strongroom::home::Home;
 use strongroom::ledger::entry::Entry;
 use strongroom::retention::{
-    appraise, dispose, due, hold, policy, Action, Policy, RetentionError, RetentionState,
+    appraise, dispose, due, hold, policy, transfer_out, Action, Policy, RetentionError,
+    RetentionState,
 };
 use strongroom::store::{self, Store};
 
@@ -124,6 +125,91 @@ pub enum DisposeCommand {
         /// The certificate (its signed note; surrounding text is ignored).
         file: PathBuf,
     },
+}
+
+/// `strongroom transfer-out confirm`.
+#[derive(Subcommand)]
+pub enum TransferOutCommand {
+    /// Record the receiving archive's receipt and remove the transferred records here.
+    Confirm {
+        /// Batch number.
+        batch: u64,
+        /// The receipt (signed note, as `transfer --receipt FILE` writes it).
+        receipt: PathBuf,
+        /// The receiving archive's verifier key, or a file holding it.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+/// `strongroom transfer-out …`.
+pub async fn transfer_out(
+    home_dir: &Path,
+    json: bool,
+    actor: &str,
+    command: Option<&TransferOutCommand>,
+    batch: Option<u64>,
+    to: Option<&Path>,
+    external_id: Option<&str>,
+) -> Result<u8> {
+    let (home, store) = open(home_dir).await?;
+    let key = home.key()?;
+    match command {
+        Some(TransferOutCommand::Confirm {
+            batch,
+            receipt,
+            key: vkey,
+        }) => {
+            let vkey = if Path::new(vkey).is_file() {
+                std::fs::read_to_string(vkey).with_context(|| format!("reading {vkey}"))?
+            } else {
+                vkey.clone()
+            };
+            let verifier = strongroom::sign::Verifier::from_verifier_key(vkey.trim())?;
+            let text = std::fs::read_to_string(receipt)
+                .with_context(|| format!("reading {}", receipt.display()))?;
+            let note =
+                crate::note_starting(&text, |l| l.starts_with('{')).unwrap_or_else(|| text.clone());
+            match transfer_out::confirm(&store, &key, actor, *batch, &note, &verifier).await {
+                Ok(c) => {
+                    if json {
+                        print_json(&c)?;
+                    } else {
+                        println!(
+                            "batch {batch}: {} record(s) received by {} (receipt {}) and removed here",
+                            c.transferred.len(),
+                            c.receiving_archive,
+                            c.receipt_sha256
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(e) => refused(e, json),
+            }
+        }
+        None => {
+            let (Some(batch), Some(to)) = (batch, to) else {
+                anyhow::bail!("give BATCH and --to PATH, or `confirm BATCH RECEIPT --key VKEY`");
+            };
+            match transfer_out::write_package(&store, &key, actor, batch, to, external_id).await {
+                Ok(p) => {
+                    if json {
+                        print_json(&p)?;
+                    } else {
+                        println!(
+                            "batch {batch}: {} record(s) written to {} (External-Identifier {}); \
+                             give it to the receiving archive, then `transfer-out confirm {batch} RECEIPT --key VKEY`",
+                            p.records.len(),
+                            p.path.display(),
+                            p.external_identifier
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(e) => refused(e, json),
+            }
+        }
+    }
 }
 
 async fn open(home_dir: &Path) -> Result<(Home, Store)> {
@@ -402,7 +488,7 @@ pub async fn dispose(home_dir: &Path, json: bool, actor: &str, cmd: &DisposeComm
                         print_json(&a)?;
                     } else if a.approvers.len() >= 2 {
                         println!(
-                            "batch {batch} approved by {}: it can be executed",
+                            "batch {batch} approved by {}: it can be executed (destroy) or written out (transfer)",
                             a.approvers.join(" and ")
                         );
                     } else {

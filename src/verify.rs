@@ -311,9 +311,9 @@ async fn promised_versions(
             let Ok(e) = Entry::decode(&bytes) else {
                 continue;
             };
-            if e.kind == "record.destroyed" {
-                // Destroyed by a disposition batch (销毁): the ledger keeps what it was, the
-                // store no longer holds it, and that is not damage.
+            if crate::retention::state::REMOVAL_EVENTS.contains(&e.kind.as_str()) {
+                // Destroyed (销毁) or transferred out by a disposition batch: the ledger keeps
+                // what it was, the store no longer holds it, and that is not damage.
                 if let Some(oid) = e.field_str("object_id") {
                     out.remove(&crate::intake::object_root(store, oid).to_string());
                 }

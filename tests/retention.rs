@@ -658,3 +658,166 @@ fn a_crash_before_any_write_of_an_execution_is_finished_by_executing_again() {
         n += 1;
     }
 }
+
+#[test]
+fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_removes_it_here() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let policy = a.dir.path().join("to-state-archives.toml");
+    std::fs::write(
+        &policy,
+        "format_version = 1\nname = \"移交进馆\"\n[[rule]]\nid = \"ws-transfer\"\n\
+         match = { category = [\"WS\"] }\ntrigger = \"year_end\"\naction = \"transfer\"\n",
+    )
+    .unwrap();
+    let (code, v) = json_as(
+        &a,
+        "carol",
+        &[
+            "dispose",
+            "propose",
+            "--action",
+            "transfer",
+            "--as-of",
+            "2047-01-01",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["batch"]["items"].as_array().unwrap().len(), 3);
+    let pkg = a.dir.path().join("package");
+    let pkg_s = pkg.to_str().unwrap();
+    refused(
+        &a.run(&["transfer-out", "1", "--to", pkg_s]),
+        "before approval",
+        "two distinct archivists",
+    );
+    ok(
+        &run_as(&a, "alice", &["dispose", "approve", "1"]),
+        "approve 1",
+    );
+    ok(
+        &run_as(&a, "bob", &["dispose", "approve", "1"]),
+        "approve 2",
+    );
+    refused(
+        &a.run(&[
+            "dispose",
+            "execute",
+            "1",
+            "--witness",
+            "a",
+            "--witness",
+            "b",
+        ]),
+        "executing a transfer batch",
+        "transfer-out",
+    );
+    // A held record never leaves.
+    let r2 = "0194-WS·2016-D30-BGS-0002";
+    ok(
+        &a.run(&[
+            "hold",
+            "place",
+            r2,
+            "--reason",
+            "审计",
+            "--authority",
+            "审计局",
+        ]),
+        "hold",
+    );
+    refused(
+        &a.run(&["transfer-out", "1", "--to", pkg_s]),
+        "a held record",
+        "cannot be transferred out",
+    );
+    assert!(!pkg.exists());
+    ok(
+        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "审计结束"]),
+        "lift 1",
+    );
+    ok(
+        &run_as(&a, "bob", &["hold", "lift", "H1", "--reason", "审计结束"]),
+        "lift 2",
+    );
+    let (code, p) = a.json(&["transfer-out", "1", "--to", pkg_s]);
+    assert_eq!(code, Some(0), "{p:#}");
+    assert!(pkg.join("strongroom-evidence/archive.pub").exists());
+
+    // A second archive takes the package as an ordinary transfer.
+    let b = Archive::new();
+    let receipt = b.dir.path().join("receipt.txt");
+    let out = b.run(&["transfer", pkg_s, "--receipt", receipt.to_str().unwrap()]);
+    ok(&out, "the second archive's transfer");
+    let (_, listed) = b.json(&["list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let got = b.run(&["get", SAMPLE_R1, "正文.pdf"]);
+    ok(&got, "get in the second archive");
+    assert_eq!(
+        got.stdout,
+        std::fs::read(sample().join("data/0001-平台建设通知/正文.pdf")).unwrap()
+    );
+
+    // Confirming with a key that did not sign the receipt removes nothing.
+    let before = a.snapshot();
+    let own_key = a.home.join("archive.pub");
+    refused(
+        &a.run(&[
+            "transfer-out",
+            "confirm",
+            "1",
+            receipt.to_str().unwrap(),
+            "--key",
+            own_key.to_str().unwrap(),
+        ]),
+        "a receipt under another key",
+        "does not verify",
+    );
+    assert_eq!(a.snapshot(), before);
+    let b_key = b.home.join("archive.pub");
+    let (code, c) = a.json(&[
+        "transfer-out",
+        "confirm",
+        "1",
+        receipt.to_str().unwrap(),
+        "--key",
+        b_key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{c:#}");
+    assert_eq!(c["transferred"].as_array().unwrap().len(), 3);
+    refused(
+        &a.run(&["get", SAMPLE_R1, "正文.pdf"]),
+        "get of a transferred record",
+        "transferred out on",
+    );
+    // One record.transferred entry per record, naming the receipt.
+    let (_, cp) = a.json(&["ledger", "checkpoint"]);
+    let size = cp["size"].as_u64().unwrap();
+    let transferred: Vec<Value> = (0..size)
+        .map(|i| a.json(&["ledger", "show", &i.to_string()]).1)
+        .filter(|e| e["type"] == "record.transferred")
+        .collect();
+    assert_eq!(transferred.len(), 3);
+    for e in &transferred {
+        assert_eq!(e["receipt_sha256"], c["receipt_sha256"]);
+        assert_eq!(e["batch"], 1);
+    }
+    refused(
+        &a.run(&[
+            "transfer-out",
+            "confirm",
+            "1",
+            receipt.to_str().unwrap(),
+            "--key",
+            b_key.to_str().unwrap(),
+        ]),
+        "confirming twice",
+        "already confirmed",
+    );
+    verify_all(&a.home);
+    verify_all(&b.home);
+}
+
+const SAMPLE_R1: &str = "0194-WS·2016-D30-BGS-0001";

@@ -398,6 +398,26 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// `record.transferred` (移交进馆): a record's object removed after the receiving
+    /// archive's signed receipt for it was recorded.
+    RecordTransferred {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// Its last version.
+        version: String,
+        /// sha512 of its last inventory.json.
+        inventory_sha512: String,
+        /// The transfer batch.
+        batch: u64,
+        /// The receiving archive (its receipt's `archive`).
+        receiving_archive: String,
+        /// `sha256:` of the receipt's signed note.
+        receipt_sha256: String,
+        /// The removal's change id (also in its tombstone).
+        change: String,
+    },
 }
 
 impl Event {
@@ -696,6 +716,26 @@ impl Event {
                 put("retention_to", retention_to.as_str().into());
                 put("reason", reason.as_str().into());
                 "record.reappraised"
+            }
+            Event::RecordTransferred {
+                reference_code,
+                object_id,
+                version,
+                inventory_sha512,
+                batch,
+                receiving_archive,
+                receipt_sha256,
+                change,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                put("inventory_sha512", inventory_sha512.as_str().into());
+                put("batch", (*batch).into());
+                put("receiving_archive", receiving_archive.as_str().into());
+                put("receipt_sha256", receipt_sha256.as_str().into());
+                put("change", change.as_str().into());
+                "record.transferred"
             }
         };
         (kind, m)

@@ -444,7 +444,7 @@ async fn execute_locked(
             if t.batch != batch {
                 not_destroyed.push(NotDestroyed {
                     reference_code: item.reference_code.clone(),
-                    reason: format!("already destroyed by batch {}", t.batch),
+                    reason: format!("already {} by batch {}", t.disposition, t.batch),
                 });
             }
             continue;
@@ -530,6 +530,8 @@ async fn execute_locked(
                 destroyed_by: actor.to_string(),
                 destroyed_at: now.clone(),
                 destroyed_on: today.to_string(),
+                disposition: "destroyed".into(),
+                receipt_sha256: None,
             };
             after.push((
                 tombstone_path(&r.object_id).to_string(),

@@ -1,6 +1,6 @@
 //! Retention and disposition (保管期限与处置): schedules as data, the due list, holds (冻结),
 //! disposition batches (销毁清册) with two approvals, witnessed destruction with a signed
-//! certificate, and re-appraisal (鉴定).
+//! certificate, transfer out (移交进馆), and re-appraisal (鉴定).
 //!
 //! Owns the documents under `retention/` in the store (`formats/retention.md`) and the
 //! removal of a destroyed record's object (through `Store::remove_objects`). Every change is a
@@ -12,6 +12,7 @@ pub mod due;
 pub mod hold;
 pub mod policy;
 pub mod state;
+pub mod transfer_out;
 
 use crate::access::AccessError;
 use crate::ledger::entry::EntryError;

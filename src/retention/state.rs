@@ -180,7 +180,20 @@ pub struct Tombstone {
     pub destroyed_at: String,
     /// The date in China Standard Time.
     pub destroyed_on: String,
+    /// `destroyed`, or `transferred` (out to another archive).
+    #[serde(default = "destroyed")]
+    pub disposition: String,
+    /// For a transfer out: `sha256:` of the receiving archive's signed receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_sha256: Option<String>,
 }
+
+fn destroyed() -> String {
+    "destroyed".into()
+}
+
+/// The ledger entry types that remove a record's object: destruction and transfer out.
+pub const REMOVAL_EVENTS: [&str; 2] = ["record.destroyed", "record.transferred"];
 
 /// A batch's certificate as kept (`retention/batches/<n>/certificate.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,10 +432,12 @@ impl RetentionState {
                         .map(|c| certificates.push(c))
                         .is_ok()
                 }
+                // The receiving archive's receipt, kept with a transfer batch.
+                "strongroom.transfer.out.receipt" => entry.kind == "record.transferred",
                 "strongroom.tombstone" => serde_json::from_slice::<Tombstone>(&bytes)
                     .ok()
                     .filter(|t| {
-                        entry.kind == "record.destroyed"
+                        REMOVAL_EVENTS.contains(&entry.kind.as_str())
                             && entry.field_str("object_id") == Some(t.object_id.as_str())
                     })
                     .map(|t| {
@@ -585,8 +600,8 @@ where
     Ok(applied)
 }
 
-/// The tombstone of a destroyed record, when it has one that its `record.destroyed` entry
-/// commits.
+/// The tombstone of a destroyed (or transferred) record, when it has one that its
+/// `record.destroyed` (`record.transferred`) entry commits.
 pub async fn tombstone(
     store: &Store,
     object_id: &str,
@@ -604,7 +619,7 @@ pub async fn tombstone(
     let ledger = crate::ledger::commit::open(store).await?;
     let entry = ledger.entry(t.ledger_index).await?;
     let committed = Entry::decode(&entry).is_ok_and(|e| {
-        e.kind == "record.destroyed"
+        REMOVAL_EVENTS.contains(&e.kind.as_str())
             && e.field_str("object_id") == Some(object_id)
             && e.field_str("change") == Some(t.change.as_str())
     });

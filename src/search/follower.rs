@@ -131,12 +131,16 @@ pub async fn catch_up(
             };
             if matches!(
                 entry.kind.as_str(),
-                "record.stored" | "record.amended" | "record.reappraised" | "record.destroyed"
+                "record.stored"
+                    | "record.amended"
+                    | "record.reappraised"
+                    | "record.destroyed"
+                    | "record.transferred"
             ) {
                 if let Some(code) = entry.field_str("reference_code") {
                     // A destroyed record leaves the index whatever the store still shows
                     // (its object may be half removed until recovery finishes the removal).
-                    if entry.kind == "record.destroyed" {
+                    if entry.kind == "record.destroyed" || entry.kind == "record.transferred" {
                         destroyed.insert(code.to_string());
                     } else {
                         destroyed.remove(code);
