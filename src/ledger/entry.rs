@@ -803,6 +803,37 @@ mod tests {
     }
 
     #[test]
+    fn retention_events_have_their_types_and_members() {
+        let destroyed = Event::RecordDestroyed {
+            reference_code: "0194-WS·2016-D10-BGS-0001".into(),
+            object_id: "urn:strongroom:0194-WS·2016-D10-BGS-0001".into(),
+            version: "v2".into(),
+            inventory_sha512: "ab".repeat(64),
+            batch: 3,
+            rule: "ws-year-end".into(),
+            policy_sha256: "sha256:00".into(),
+            approvers: vec!["alice".into(), "bob".into()],
+            witnesses: vec!["王".into(), "李".into()],
+            change: "c".into(),
+        };
+        let e = Entry::new(&destroyed, "carol", "2027-01-02T00:00:00Z");
+        let back = Entry::decode(&e.encode().expect("encode")).expect("decode");
+        assert_eq!(back.kind, "record.destroyed");
+        assert_eq!(back.fields["batch"], 3);
+        assert_eq!(back.fields["witnesses"][1], "李");
+        let lift = |approval| Event::HoldLift {
+            hold: "H1".into(),
+            approval,
+            reason: "r".into(),
+            change: "c".into(),
+            document_sha256: "sha256:00".into(),
+        };
+        assert_eq!(Entry::new(&lift(1), "a", "t").kind, "hold.lift.approved");
+        assert_eq!(Entry::new(&lift(2), "b", "t").kind, "hold.lifted");
+        assert!(VERSION_EVENTS.contains(&"record.reappraised"));
+    }
+
+    #[test]
     fn an_entry_too_large_for_a_bundle_is_refused() {
         let e = Entry::new(
             &Event::RecordAmended {
