@@ -64,6 +64,18 @@ pub enum AccessError {
     /// A ledger entry could not be encoded.
     #[error(transparent)]
     Entry(#[from] EntryError),
+    /// The record was destroyed (销毁) by a disposition batch; its tombstone remains.
+    #[error("record {reference_code} was {how} on {destroyed_on} by batch {batch}; `show` gives its tombstone")]
+    Destroyed {
+        /// 档号.
+        reference_code: String,
+        /// `destroyed`, or `transferred out`.
+        how: String,
+        /// The day (China Standard Time).
+        destroyed_on: String,
+        /// The disposition batch.
+        batch: u64,
+    },
 }
 
 /// One line of `list`.
@@ -184,7 +196,19 @@ async fn locate(store: &Store, refcode: &str) -> Result<Located, AccessError> {
             root,
             inventory,
         }),
-        None => Err(AccessError::NoSuchRecord(refcode.into())),
+        None => match crate::retention::state::tombstone(store, &object_id(&rc)).await? {
+            Some(t) => Err(AccessError::Destroyed {
+                how: if t.disposition == "transferred" {
+                    "transferred out".into()
+                } else {
+                    "destroyed".into()
+                },
+                reference_code: t.reference_code,
+                destroyed_on: t.destroyed_on,
+                batch: t.batch,
+            }),
+            None => Err(AccessError::NoSuchRecord(refcode.into())),
+        },
     }
 }
 
@@ -385,6 +409,62 @@ pub async fn amend(
     reason: &str,
     actor: &str,
 ) -> Result<Amendment, AccessError> {
+    new_metadata_version(
+        store,
+        key,
+        lock,
+        refcode,
+        new_record_json,
+        reason,
+        actor,
+        MetadataChange::Correction { fields: Vec::new() },
+    )
+    .await
+}
+
+/// What kind of metadata version is written, and so which entry records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataChange {
+    /// 著录更正: a correction (`record.amended`), naming the fields changed when known.
+    Correction {
+        /// Fields changed (empty when a whole record.json was given).
+        fields: Vec<String>,
+    },
+    /// 鉴定: a re-appraisal of the retention period (`record.reappraised`).
+    Reappraisal {
+        /// The effective code before.
+        from: String,
+        /// The code now.
+        to: String,
+    },
+}
+
+/// The head's record.json of a committed record, as stored.
+pub async fn current_record_json(store: &Store, refcode: &str) -> Result<Bytes, AccessError> {
+    let loc = locate(store, refcode).await?;
+    let inv = &loc.inventory;
+    let state = inv.logical_state(&inv.head).unwrap_or_default();
+    let cp = state
+        .get("record.json")
+        .and_then(|d| inv.content_path(d))
+        .unwrap_or_default()
+        .to_string();
+    Ok(read_all(store, &loc.root, &cp).await?)
+}
+
+/// Writes a new version of a record whose record.json is `new_record_json` (checked like
+/// intake's, the 档号 unchanged), recorded by the entry `change` calls for.
+#[allow(clippy::too_many_arguments)]
+pub async fn new_metadata_version(
+    store: &Store,
+    key: &ArchiveKey,
+    lock: &store::WriterLock,
+    refcode: &str,
+    new_record_json: Bytes,
+    reason: &str,
+    actor: &str,
+    change: MetadataChange,
+) -> Result<Amendment, AccessError> {
     let ledger = crate::ledger::commit::open(store).await?;
     ledger.recover(lock).await?;
     store.recover(lock).await?;
@@ -437,10 +517,21 @@ pub async fn amend(
     });
     let ledger_index = store.ledger_size().await?;
     let now = store::now_rfc3339();
-    let message = format!(
-        "著录更正 metadata correction: {reason} {}",
-        store::ledger_marker(ledger_index)
-    );
+    let message = match &change {
+        MetadataChange::Correction { fields } if !fields.is_empty() => format!(
+            "著录更正 metadata correction of {}: {reason} {}",
+            fields.join(", "),
+            store::ledger_marker(ledger_index)
+        ),
+        MetadataChange::Correction { .. } => format!(
+            "著录更正 metadata correction: {reason} {}",
+            store::ledger_marker(ledger_index)
+        ),
+        MetadataChange::Reappraisal { from, to } => format!(
+            "鉴定 re-appraisal: retention {from} to {to}: {reason} {}",
+            store::ledger_marker(ledger_index)
+        ),
+    };
     let (next, to_write) = Inventory::next_version(
         Some(inv),
         &inv.id,
@@ -473,13 +564,26 @@ pub async fn amend(
         record_json_sha512: d[&Algorithm::Sha512].clone(),
         ledger_index,
     };
-    let event = Event::RecordAmended {
-        reference_code: amendment.reference_code.clone(),
-        object_id: amendment.object_id.clone(),
-        version: amendment.version.clone(),
-        inventory_sha512: crate::digest::sha512_hex(&next.to_json()),
-        record_json_sha512: amendment.record_json_sha512.clone(),
-        reason: reason.into(),
+    let event = match change {
+        MetadataChange::Correction { fields } => Event::RecordAmended {
+            reference_code: amendment.reference_code.clone(),
+            object_id: amendment.object_id.clone(),
+            version: amendment.version.clone(),
+            inventory_sha512: crate::digest::sha512_hex(&next.to_json()),
+            record_json_sha512: amendment.record_json_sha512.clone(),
+            reason: reason.into(),
+            fields,
+        },
+        MetadataChange::Reappraisal { from, to } => Event::RecordReappraised {
+            reference_code: amendment.reference_code.clone(),
+            object_id: amendment.object_id.clone(),
+            version: amendment.version.clone(),
+            inventory_sha512: crate::digest::sha512_hex(&next.to_json()),
+            record_json_sha512: amendment.record_json_sha512.clone(),
+            retention_from: from,
+            retention_to: to,
+            reason: reason.into(),
+        },
     };
     let entries = encode_all(&[event], actor, &now)?;
     let write = VersionWrite {

@@ -22,6 +22,7 @@ pub mod ocfl;
 pub mod package;
 pub mod record;
 pub mod refcode;
+pub mod retention;
 pub mod seals;
 pub mod search;
 pub mod sign;

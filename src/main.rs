@@ -6,6 +6,7 @@
 
 mod copy_cli;
 mod ledger_cli;
+mod retention_cli;
 mod seal_cli;
 mod search_cli;
 
@@ -114,13 +115,17 @@ enum Command {
         #[command(subcommand)]
         command: ReceiptCommand,
     },
-    /// Correct a record's metadata: a new version with a new record.json.
+    /// Correct a record's metadata: a new version with a new record.json (--metadata) or
+    /// with named fields changed (--set; the fields of the 档号 cannot change).
     Amend {
         /// 档号.
         reference_code: String,
         /// The corrected record.json.
-        #[arg(long)]
-        metadata: PathBuf,
+        #[arg(long, required_unless_present = "set", conflicts_with = "set")]
+        metadata: Option<PathBuf>,
+        /// FIELD=VALUE to change (repeatable; an empty VALUE removes an optional field).
+        #[arg(long, value_name = "FIELD=VALUE")]
+        set: Vec<String>,
         /// Why (kept in the version and the commit record).
         #[arg(long)]
         reason: String,
@@ -149,6 +154,43 @@ enum Command {
     Copy {
         #[command(flatten)]
         args: copy_cli::CopyArgs,
+    },
+    /// Retention (保管期限): the due list, re-appraisal.
+    Retention {
+        #[command(subcommand)]
+        command: retention_cli::RetentionCommand,
+    },
+    /// Holds (冻结): place, lift (two archivists), list.
+    Hold {
+        #[command(subcommand)]
+        command: retention_cli::HoldCommand,
+    },
+    /// Disposition (销毁): propose a batch, approve (two archivists), execute before two
+    /// witnesses, the signed certificate.
+    Dispose {
+        #[command(subcommand)]
+        command: retention_cli::DisposeCommand,
+    },
+    /// Transfer out (移交进馆): write an approved transfer batch as a BagIt package
+    /// (`transfer-out BATCH --to PATH`), then `transfer-out confirm BATCH RECEIPT --key VKEY`
+    /// with the receiving archive's receipt removes the records here.
+    #[command(
+        name = "transfer-out",
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
+    TransferOut {
+        #[command(subcommand)]
+        command: Option<retention_cli::TransferOutCommand>,
+        /// Batch number.
+        #[arg(required = true)]
+        batch: Option<u64>,
+        /// The package's folder (must not exist).
+        #[arg(long, required = true)]
+        to: Option<PathBuf>,
+        /// The package's External-Identifier (default OUT-<batch>).
+        #[arg(long)]
+        external_id: Option<String>,
     },
     /// Start the archive on its embedded default: init (if needed), the sample transfer, list.
     Demo {
@@ -348,12 +390,27 @@ async fn run(cli: &Cli) -> Result<u8> {
         } => {
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
-            let v = access::show(&store, reference_code).await?;
+            let v = match access::show(&store, reference_code).await {
+                Ok(v) => v,
+                Err(access::AccessError::Destroyed { .. }) => {
+                    return retention_cli::show_tombstone(&store, reference_code, cli.json).await
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Recorded before anything is shown.
             access::record_read(&store, &home.key()?, &actor(cli), purpose, &v.read_target())
                 .await?;
+            let extra = retention_cli::show_extra(&store, &v).await?;
             if cli.json {
-                print_json(&v)?;
+                let mut j = serde_json::to_value(&v)?;
+                if let Some(o) = j.as_object_mut() {
+                    o.insert("holds".into(), serde_json::to_value(&extra.holds)?);
+                    o.insert(
+                        "amendments".into(),
+                        serde_json::to_value(&extra.amendments)?,
+                    );
+                }
+                print_json(&j)?;
             } else {
                 println!("档号 {}  ({} {})", v.reference_code, v.object_id, v.head);
                 println!("object root: {}", v.object_root);
@@ -387,6 +444,7 @@ async fn run(cli: &Cli) -> Result<u8> {
                         ver.message.as_deref().unwrap_or("")
                     );
                 }
+                retention_cli::print_extra(&extra);
             }
             Ok(0)
         }
@@ -400,7 +458,14 @@ async fn run(cli: &Cli) -> Result<u8> {
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
             let (target, mut stream) =
-                access::get(&store, reference_code, file, version.as_deref()).await?;
+                match access::get(&store, reference_code, file, version.as_deref()).await {
+                    Ok(x) => x,
+                    Err(e @ access::AccessError::Destroyed { .. }) => {
+                        eprintln!("strongroom: {e}");
+                        return Ok(1);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             // Recorded before a byte is written out.
             access::record_read(&store, &home.key()?, &actor(cli), purpose, &target).await?;
             let mut out: Box<dyn Write> = match output {
@@ -517,8 +582,25 @@ async fn run(cli: &Cli) -> Result<u8> {
         }
         Command::Amend {
             reference_code,
-            metadata,
+            metadata: None,
+            set,
             reason,
+        } => {
+            retention_cli::amend_set(
+                &cli.home,
+                cli.json,
+                &actor(cli),
+                reference_code,
+                set,
+                reason,
+            )
+            .await
+        }
+        Command::Amend {
+            reference_code,
+            metadata: Some(metadata),
+            reason,
+            ..
         } => {
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
@@ -561,6 +643,32 @@ async fn run(cli: &Cli) -> Result<u8> {
         Command::Search { args } => search_cli::search(&cli.home, cli.json, args).await,
         Command::Reindex {} => search_cli::reindex(&cli.home, cli.json).await,
         Command::Copy { args } => copy_cli::run(&cli.home, cli.json, &actor(cli), args).await,
+        Command::Retention { command } => {
+            retention_cli::retention(&cli.home, cli.json, &actor(cli), command).await
+        }
+        Command::Hold { command } => {
+            retention_cli::hold(&cli.home, cli.json, &actor(cli), command).await
+        }
+        Command::Dispose { command } => {
+            retention_cli::dispose(&cli.home, cli.json, &actor(cli), command).await
+        }
+        Command::TransferOut {
+            command,
+            batch,
+            to,
+            external_id,
+        } => {
+            retention_cli::transfer_out(
+                &cli.home,
+                cli.json,
+                &actor(cli),
+                command.as_ref(),
+                *batch,
+                to.as_deref(),
+                external_id.as_deref(),
+            )
+            .await
+        }
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {
                 let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;
@@ -606,7 +714,7 @@ fn extract_note(text: &str) -> String {
 
 /// The signed note in `text` whose first line satisfies `first`: its text lines, the blank
 /// line, and the signature lines after it.
-fn note_starting(text: &str, first: impl Fn(&str) -> bool) -> Option<String> {
+pub(crate) fn note_starting(text: &str, first: impl Fn(&str) -> bool) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let start = lines.iter().position(|l| first(l.trim_end_matches('\n')))?;
     let mut out = String::new();

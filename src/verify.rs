@@ -295,7 +295,8 @@ struct Promised {
     versions: BTreeMap<String, (u64, String)>,
 }
 
-/// Reads the ledger bundle by bundle and collects every version its entries record.
+/// Reads the ledger bundle by bundle and collects every version its entries record, less the
+/// objects a later `record.destroyed` entry removed.
 async fn promised_versions(
     store: &Store,
     ledger: &crate::ledger::log::Ledger,
@@ -310,6 +311,14 @@ async fn promised_versions(
             let Ok(e) = Entry::decode(&bytes) else {
                 continue;
             };
+            if crate::retention::state::REMOVAL_EVENTS.contains(&e.kind.as_str()) {
+                // Destroyed (销毁) or transferred out by a disposition batch: the ledger keeps
+                // what it was, the store no longer holds it, and that is not damage.
+                if let Some(oid) = e.field_str("object_id") {
+                    out.remove(&crate::intake::object_root(store, oid).to_string());
+                }
+                continue;
+            }
             if !VERSION_EVENTS.contains(&e.kind.as_str()) {
                 continue;
             }

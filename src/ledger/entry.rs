@@ -168,6 +168,9 @@ pub enum Event {
         record_json_sha512: String,
         /// Why, as the archivist gave it.
         reason: String,
+        /// The metadata fields changed (`amend --set`); empty when a whole record.json was
+        /// given, and then not written.
+        fields: Vec<String>,
     },
     /// `record.read`: a person read a record's metadata or a file (DESIGN.md: every read by a
     /// person is recorded).
@@ -299,6 +302,141 @@ pub enum Event {
         /// The size of the checkpoint every proof in the bundle leads to.
         checkpoint_size: u64,
     },
+    /// `hold.placed` (冻结): records may not be disposed of until the hold is lifted.
+    HoldPlaced {
+        /// The hold's id (`H1`, `H2`, …).
+        hold: String,
+        /// 档号 of the records held.
+        reference_codes: Vec<String>,
+        /// Why (litigation, audit, …).
+        reason: String,
+        /// Who ordered it (a court, an auditor, …).
+        authority: String,
+        /// The retention change's id (also in its document).
+        change: String,
+        /// `sha256:` of the hold document as stored.
+        document_sha256: String,
+    },
+    /// `hold.lift.approved` (first archivist) or `hold.lifted` (the second, distinct one): a
+    /// hold is lifted only with two approvals.
+    HoldLift {
+        /// The hold's id.
+        hold: String,
+        /// 1 or 2.
+        approval: u32,
+        /// Why.
+        reason: String,
+        /// The retention change's id.
+        change: String,
+        /// `sha256:` of the approval document as stored.
+        document_sha256: String,
+    },
+    /// `disposition.proposed` (销毁清册 drawn up): a disposition batch from the due list.
+    DispositionProposed {
+        /// Batch number.
+        batch: u64,
+        /// `destroy` or `transfer`.
+        action: String,
+        /// The date it was judged as of (China Standard Time).
+        as_of: String,
+        /// `sha256:` of the retention policy applied.
+        policy_sha256: String,
+        /// Records in the batch.
+        records: u64,
+        /// The retention change's id.
+        change: String,
+        /// `sha256:` of the batch document as stored.
+        document_sha256: String,
+    },
+    /// `disposition.approved`: one of the two approvals a batch needs.
+    DispositionApproved {
+        /// Batch number.
+        batch: u64,
+        /// 1 or 2.
+        approval: u32,
+        /// The retention change's id.
+        change: String,
+        /// `sha256:` of the approval document as stored.
+        document_sha256: String,
+    },
+    /// `record.destroyed` (销毁): a record's OCFL object was removed; what it was stays here.
+    RecordDestroyed {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// Its last version.
+        version: String,
+        /// sha512 of its last root inventory.json.
+        inventory_sha512: String,
+        /// The disposition batch.
+        batch: u64,
+        /// The retention rule that applied.
+        rule: String,
+        /// `sha256:` of the retention policy applied.
+        policy_sha256: String,
+        /// The two archivists who approved the batch.
+        approvers: Vec<String>,
+        /// The witnesses (监销人).
+        witnesses: Vec<String>,
+        /// The destruction write's change id (also in the tombstone).
+        change: String,
+    },
+    /// `disposition.certified`: the signed destruction certificate of a batch was issued.
+    DispositionCertified {
+        /// Batch number.
+        batch: u64,
+        /// Records destroyed by the batch.
+        destroyed: u64,
+        /// Records of the batch not destroyed (held, no longer due, gone).
+        not_destroyed: u64,
+        /// `sha256:` of the certificate's signed note.
+        certificate_sha256: String,
+        /// The retention change's id.
+        change: String,
+        /// `sha256:` of the certificate document as stored.
+        document_sha256: String,
+    },
+    /// `record.reappraised` (鉴定): a new version whose metadata carries a new retention
+    /// code; the 档号 and object id stay as they are.
+    RecordReappraised {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// The new version, `vN`.
+        version: String,
+        /// sha512 of the version's inventory.json.
+        inventory_sha512: String,
+        /// sha512 of the new record.json.
+        record_json_sha512: String,
+        /// The code before.
+        retention_from: String,
+        /// The code now.
+        retention_to: String,
+        /// Why.
+        reason: String,
+    },
+    /// `record.transferred` (移交进馆): a record's object removed after the receiving
+    /// archive's signed receipt for it was recorded.
+    RecordTransferred {
+        /// 档号.
+        reference_code: String,
+        /// OCFL object id.
+        object_id: String,
+        /// Its last version.
+        version: String,
+        /// sha512 of its last inventory.json.
+        inventory_sha512: String,
+        /// The transfer batch.
+        batch: u64,
+        /// The receiving archive (its receipt's `archive`).
+        receiving_archive: String,
+        /// `sha256:` of the receipt's signed note.
+        receipt_sha256: String,
+        /// The removal's change id (also in its tombstone).
+        change: String,
+    },
 }
 
 impl Event {
@@ -345,6 +483,7 @@ impl Event {
                 inventory_sha512,
                 record_json_sha512,
                 reason,
+                fields,
             } => {
                 put("reference_code", reference_code.as_str().into());
                 put("object_id", object_id.as_str().into());
@@ -352,6 +491,9 @@ impl Event {
                 put("inventory_sha512", inventory_sha512.as_str().into());
                 put("record_json_sha512", record_json_sha512.as_str().into());
                 put("reason", reason.as_str().into());
+                if !fields.is_empty() {
+                    put("fields", fields.clone().into());
+                }
                 "record.amended"
             }
             Event::RecordRead {
@@ -488,6 +630,150 @@ impl Event {
                 put("checkpoint_size", (*checkpoint_size).into());
                 "copy.issued"
             }
+            Event::HoldPlaced {
+                hold,
+                reference_codes,
+                reason,
+                authority,
+                change,
+                document_sha256,
+            } => {
+                put("hold", hold.as_str().into());
+                put("reference_codes", reference_codes.clone().into());
+                put("reason", reason.as_str().into());
+                put("authority", authority.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "hold.placed"
+            }
+            Event::HoldLift {
+                hold,
+                approval,
+                reason,
+                change,
+                document_sha256,
+            } => {
+                put("hold", hold.as_str().into());
+                put("approval", (*approval).into());
+                put("reason", reason.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                if *approval >= 2 {
+                    "hold.lifted"
+                } else {
+                    "hold.lift.approved"
+                }
+            }
+            Event::DispositionProposed {
+                batch,
+                action,
+                as_of,
+                policy_sha256,
+                records,
+                change,
+                document_sha256,
+            } => {
+                put("batch", (*batch).into());
+                put("action", action.as_str().into());
+                put("as_of", as_of.as_str().into());
+                put("policy_sha256", policy_sha256.as_str().into());
+                put("records", (*records).into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "disposition.proposed"
+            }
+            Event::DispositionApproved {
+                batch,
+                approval,
+                change,
+                document_sha256,
+            } => {
+                put("batch", (*batch).into());
+                put("approval", (*approval).into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "disposition.approved"
+            }
+            Event::RecordDestroyed {
+                reference_code,
+                object_id,
+                version,
+                inventory_sha512,
+                batch,
+                rule,
+                policy_sha256,
+                approvers,
+                witnesses,
+                change,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                put("inventory_sha512", inventory_sha512.as_str().into());
+                put("batch", (*batch).into());
+                put("rule", rule.as_str().into());
+                put("policy_sha256", policy_sha256.as_str().into());
+                put("approvers", approvers.clone().into());
+                put("witnesses", witnesses.clone().into());
+                put("change", change.as_str().into());
+                "record.destroyed"
+            }
+            Event::DispositionCertified {
+                batch,
+                destroyed,
+                not_destroyed,
+                certificate_sha256,
+                change,
+                document_sha256,
+            } => {
+                put("batch", (*batch).into());
+                put("destroyed", (*destroyed).into());
+                put("not_destroyed", (*not_destroyed).into());
+                put("certificate_sha256", certificate_sha256.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "disposition.certified"
+            }
+            Event::RecordReappraised {
+                reference_code,
+                object_id,
+                version,
+                inventory_sha512,
+                record_json_sha512,
+                retention_from,
+                retention_to,
+                reason,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                put("inventory_sha512", inventory_sha512.as_str().into());
+                put("record_json_sha512", record_json_sha512.as_str().into());
+                put("retention_from", retention_from.as_str().into());
+                put("retention_to", retention_to.as_str().into());
+                put("reason", reason.as_str().into());
+                "record.reappraised"
+            }
+            Event::RecordTransferred {
+                reference_code,
+                object_id,
+                version,
+                inventory_sha512,
+                batch,
+                receiving_archive,
+                receipt_sha256,
+                change,
+            } => {
+                put("reference_code", reference_code.as_str().into());
+                put("object_id", object_id.as_str().into());
+                put("version", version.as_str().into());
+                put("inventory_sha512", inventory_sha512.as_str().into());
+                put("batch", (*batch).into());
+                put("receiving_archive", receiving_archive.as_str().into());
+                put("receipt_sha256", receipt_sha256.as_str().into());
+                put("change", change.as_str().into());
+                "record.transferred"
+            }
         };
         (kind, m)
     }
@@ -495,7 +781,7 @@ impl Event {
 
 /// The types an entry records a new object version with, and so the ones `verify` matches
 /// against the OCFL store.
-pub const VERSION_EVENTS: [&str; 2] = ["record.stored", "record.amended"];
+pub const VERSION_EVENTS: [&str; 3] = ["record.stored", "record.amended", "record.reappraised"];
 
 #[cfg(test)]
 mod tests {
@@ -554,6 +840,37 @@ mod tests {
     }
 
     #[test]
+    fn retention_events_have_their_types_and_members() {
+        let destroyed = Event::RecordDestroyed {
+            reference_code: "0194-WS·2016-D10-BGS-0001".into(),
+            object_id: "urn:strongroom:0194-WS·2016-D10-BGS-0001".into(),
+            version: "v2".into(),
+            inventory_sha512: "ab".repeat(64),
+            batch: 3,
+            rule: "ws-year-end".into(),
+            policy_sha256: "sha256:00".into(),
+            approvers: vec!["alice".into(), "bob".into()],
+            witnesses: vec!["王".into(), "李".into()],
+            change: "c".into(),
+        };
+        let e = Entry::new(&destroyed, "carol", "2027-01-02T00:00:00Z");
+        let back = Entry::decode(&e.encode().expect("encode")).expect("decode");
+        assert_eq!(back.kind, "record.destroyed");
+        assert_eq!(back.fields["batch"], 3);
+        assert_eq!(back.fields["witnesses"][1], "李");
+        let lift = |approval| Event::HoldLift {
+            hold: "H1".into(),
+            approval,
+            reason: "r".into(),
+            change: "c".into(),
+            document_sha256: "sha256:00".into(),
+        };
+        assert_eq!(Entry::new(&lift(1), "a", "t").kind, "hold.lift.approved");
+        assert_eq!(Entry::new(&lift(2), "b", "t").kind, "hold.lifted");
+        assert!(VERSION_EVENTS.contains(&"record.reappraised"));
+    }
+
+    #[test]
     fn an_entry_too_large_for_a_bundle_is_refused() {
         let e = Entry::new(
             &Event::RecordAmended {
@@ -563,6 +880,7 @@ mod tests {
                 inventory_sha512: String::new(),
                 record_json_sha512: String::new(),
                 reason: "x".repeat(MAX_ENTRY_BYTES),
+                fields: Vec::new(),
             },
             "a",
             "t",

@@ -3,8 +3,9 @@
 //! The index remembers how many ledger entries it has applied ([`super::Position`], the
 //! payload of each tantivy commit) and catches up from there in batches of
 //! [`CatchUpOptions::batch_entries`] entries, one tantivy commit each. Each batch (re)indexes
-//! every record a `record.stored`, `record.amended` or `record.destroyed` entry names, from
-//! the store as of the ledger size read at the start: its committed inventory head, its
+//! every record a `record.stored`, `record.amended`, `record.reappraised` or `record.destroyed`
+//! entry names (a destroyed one is only deleted), from the store as of the ledger size read
+//! at the start: its committed inventory head, its
 //! `record.json`, its intake evidence and its files' text; a record no longer in the store is
 //! only deleted. Other entry types are skipped but still advance the position. Applying a
 //! batch twice gives the same index (delete by 档号, then add), so a crash mid-batch just
@@ -122,6 +123,7 @@ pub async fn catch_up(
         let end = (pos + batch).min(size);
         let entries = ledger.entries(pos, end).await?;
         let mut touched: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut destroyed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for bytes in &entries {
             let Ok(entry) = Entry::decode(bytes) else {
                 report.malformed_entries += 1;
@@ -129,9 +131,20 @@ pub async fn catch_up(
             };
             if matches!(
                 entry.kind.as_str(),
-                "record.stored" | "record.amended" | "record.destroyed"
+                "record.stored"
+                    | "record.amended"
+                    | "record.reappraised"
+                    | "record.destroyed"
+                    | "record.transferred"
             ) {
                 if let Some(code) = entry.field_str("reference_code") {
+                    // A destroyed record leaves the index whatever the store still shows
+                    // (its object may be half removed until recovery finishes the removal).
+                    if entry.kind == "record.destroyed" || entry.kind == "record.transferred" {
+                        destroyed.insert(code.to_string());
+                    } else {
+                        destroyed.remove(code);
+                    }
                     let hint = entry.field_str("transfer").map(String::from);
                     let slot = touched.entry(code.to_string()).or_default();
                     if slot.is_none() {
@@ -141,22 +154,30 @@ pub async fn catch_up(
             }
         }
         // Records are read and their text extracted concurrently, applied in 档号 order.
-        let mut docs = futures::stream::iter(touched.iter())
-            .map(|(code, transfer)| async move {
-                let mut problems = Vec::new();
-                let doc = record_doc(
-                    store,
-                    index,
-                    code,
-                    transfer.as_deref(),
-                    size,
-                    opts,
-                    &mut problems,
-                )
-                .await;
-                (code, doc, problems)
-            })
-            .buffered(RECORDS_IN_FLIGHT);
+        let mut docs = futures::stream::iter(
+            touched
+                .iter()
+                .filter(|(code, _)| !destroyed.contains(code.as_str())),
+        )
+        .map(|(code, transfer)| async move {
+            let mut problems = Vec::new();
+            let doc = record_doc(
+                store,
+                index,
+                code,
+                transfer.as_deref(),
+                size,
+                opts,
+                &mut problems,
+            )
+            .await;
+            (code, doc, problems)
+        })
+        .buffered(RECORDS_IN_FLIGHT);
+        for code in &destroyed {
+            writer.delete_term(Term::from_field_text(index.fields().refcode, code));
+            report.records_removed += 1;
+        }
         while let Some((code, doc, problems)) = docs.next().await {
             report.extraction_problems.extend(problems);
             writer.delete_term(Term::from_field_text(index.fields().refcode, code));

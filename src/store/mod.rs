@@ -441,4 +441,6 @@ pub fn random_hex(bytes: usize) -> String {
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
-pub use objects::{ledger_index_of_message, ledger_marker, CommitPlan, CommitPoint, Intent};
+pub use objects::{
+    ledger_index_of_message, ledger_marker, CommitPlan, CommitPoint, Intent, Removal, REMOVALS,
+};

@@ -110,6 +110,25 @@ impl Intent {
     }
 }
 
+/// A removal in progress (`removals/<random>.json`): whole objects to delete once the ledger
+/// batch recording their destruction is durable. Put and synced before the batch, so that
+/// recovery finishes the deletion of a committed removal and forgets an uncommitted one
+/// (whose objects were never touched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// The ledger batch recording the removal, and the documents (tombstones) it leaves.
+    pub plan: CommitPlan,
+    /// Object roots to delete entirely.
+    pub objects: Vec<String>,
+    /// Who.
+    pub actor: String,
+    /// When it started.
+    pub started: String,
+}
+
+/// Where removals in progress are kept.
+pub const REMOVALS: &str = "removals";
+
 /// The text in a version's `message` that names the ledger entry committing it.
 pub fn ledger_marker(index: u64) -> String {
     format!("[ledger {index}]")
@@ -212,6 +231,70 @@ impl Store {
         self.sync().await?;
         self.delete(&intent_path).await?;
         Ok(())
+    }
+
+    /// Removes whole objects: the one exception to append-only (DESIGN.md, destruction).
+    /// Contract: the removal is put and synced first; then `point` appends the ledger batch
+    /// recording it (the commit point: nothing is deleted before it is durable); then the
+    /// plan's documents are put, every file of each object deleted, synced, and the removal
+    /// forgotten. A crash after the commit point is finished by recovery (or by the next
+    /// removal, which recovers first); a crash before it leaves every object as it was.
+    pub async fn remove_objects(
+        &self,
+        lock: &WriterLock,
+        plan: CommitPlan,
+        roots: &[Path],
+        point: &dyn CommitPoint,
+    ) -> Result<(), StoreError> {
+        let size = self.ledger_size().await?;
+        if size != plan.ledger_first {
+            return Err(StoreError::Inconsistent {
+                path: super::LEDGER_CHECKPOINT.into(),
+                message: format!(
+                    "the removal planned ledger index {} but the ledger has {size} entries",
+                    plan.ledger_first
+                ),
+            });
+        }
+        for root in roots {
+            if !self.exists(&join(root, "inventory.json")).await? {
+                return Err(StoreError::Inconsistent {
+                    path: root.to_string(),
+                    message: "the object to remove has no inventory".into(),
+                });
+            }
+        }
+        let removal = Removal {
+            plan,
+            objects: roots.iter().map(Path::to_string).collect(),
+            actor: lock.info().actor.clone(),
+            started: super::now_rfc3339(),
+        };
+        let path = path_of([REMOVALS, &format!("{}.json", random_hex(12))]);
+        self.put_create(&path, pretty(&removal)).await?;
+        self.sync().await?;
+        // On error the batch may or may not be durable: recovery decides from the ledger.
+        point.commit(lock).await?;
+        self.finish_removal(&removal).await?;
+        self.delete(&path).await?;
+        Ok(())
+    }
+
+    /// The part of a committed removal after its commit point: its documents, then every
+    /// file of each object, then sync. Idempotent.
+    pub(crate) async fn finish_removal(&self, removal: &Removal) -> Result<(), StoreError> {
+        self.put_after_commit(&removal.plan).await?;
+        self.sync().await?;
+        for root in &removal.objects {
+            let root = super::stored_path(root);
+            let mut paths = self.list_paths(&root).await?;
+            // The declaration last: until the end the folder still says what it is.
+            paths.sort_by_key(|p| p.filename().is_some_and(|f| f.starts_with("0=")));
+            for p in paths {
+                self.delete(&p).await?;
+            }
+        }
+        self.sync().await
     }
 
     /// Puts a committed write's lookup documents, skipping those already there.

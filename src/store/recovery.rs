@@ -7,7 +7,7 @@
 use object_store::path::Path;
 use serde::Serialize;
 
-use super::objects::{sidecar, Intent};
+use super::objects::{sidecar, Intent, Removal, REMOVALS};
 use super::{join, Store, StoreError, WriterLock};
 
 /// What recovery did.
@@ -68,6 +68,29 @@ impl Store {
             report.orphans_removed += self.sweep_orphans(&places);
             self.sync().await?;
             self.delete(&intent_path).await?;
+        }
+        // Removals (destruction): finish a committed one, forget one whose batch never
+        // became durable (its objects were not touched before the commit point).
+        for removal_path in self.list_paths(&Path::from(REMOVALS)).await? {
+            let Some(removal): Option<Removal> = self.get_json(&removal_path).await? else {
+                continue;
+            };
+            let first = removal.plan.ledger_first;
+            if ledger_size >= first + removal.plan.ledger_count {
+                self.finish_removal(&removal).await?;
+                report.completed += 1;
+                report.removed.extend(removal.objects.iter().cloned());
+            } else if ledger_size > first {
+                return Err(StoreError::Inconsistent {
+                    path: removal_path.to_string(),
+                    message: format!(
+                        "the ledger has {ledger_size} entries, part of this removal's batch"
+                    ),
+                });
+            }
+            report.orphans_removed += self.sweep_orphans(&removal.objects);
+            self.sync().await?;
+            self.delete(&removal_path).await?;
         }
         for p in self.list_paths(&Path::from("staging")).await? {
             self.delete(&p).await?;
