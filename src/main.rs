@@ -622,6 +622,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             lock.release().await?;
             match r {
                 Ok(a) => {
+                    search_cli::follow_after_write(&home, &store).await;
                     if cli.json {
                         print_json(&a)?;
                     } else {

@@ -320,6 +320,7 @@ pub async fn retention(
             let key = home.key()?;
             match appraise::extend(&store, &key, actor, reference_code, to, reason).await {
                 Ok(a) => {
+                    crate::search_cli::follow_after_write(&home, &store).await;
                     if json {
                         print_json(&a)?;
                     } else {
@@ -506,6 +507,8 @@ pub async fn dispose(home_dir: &Path, json: bool, actor: &str, cmd: &DisposeComm
             let today = policy::today_cst();
             match dispose::execute(&store, &key, actor, *batch, witnesses, today).await {
                 Ok(x) => {
+                    // Destroyed records leave the search results now, not at the next search.
+                    crate::search_cli::follow_after_write(&home, &store).await;
                     if json {
                         print_json(&x)?;
                     } else {
