@@ -44,6 +44,10 @@ pub enum LedgerCommand {
         /// The newer tree size (at most the latest).
         new: u64,
     },
+    /// Get an RFC 3161 token for the latest signed checkpoint from the authority in
+    /// `[timestamp]` of config.toml (kept in the store; a checkpoint already stamped keeps its
+    /// token).
+    Timestamp,
     /// Recompute every tile and the root from the entries and check every signed checkpoint:
     /// exit 0 intact, 1 damaged (each finding named with its path).
     Verify {
@@ -87,7 +91,7 @@ fn trusted_key(home: &Home, info: &ArchiveInfo, key: Option<&str>) -> Result<Ver
 
 /// Runs one `strongroom ledger` command; returns the exit code.
 pub async fn run(home_dir: &Path, json: bool, command: &LedgerCommand) -> Result<u8> {
-    let (home, _store, info, ledger) = open(home_dir).await?;
+    let (home, store, info, ledger) = open(home_dir).await?;
     match command {
         LedgerCommand::Checkpoint => {
             let Some(latest) = ledger.latest().await? else {
@@ -105,6 +109,28 @@ pub async fn run(home_dir: &Path, json: bool, command: &LedgerCommand) -> Result
                 print!("{}", latest.note);
             }
             Ok(0)
+        }
+        LedgerCommand::Timestamp => {
+            let Some(cfg) = &home.config.timestamp else {
+                anyhow::bail!(
+                    "no timestamp authority configured: add [timestamp] url = \"http://…\" to {}",
+                    home.dir().join("config.toml").display()
+                );
+            };
+            match strongroom::copy::timestamp::stamp_latest(&store, cfg).await? {
+                Some((size, time)) => {
+                    if json {
+                        print_json(&serde_json::json!({"size": size, "time": time}))?;
+                    } else {
+                        println!("checkpoint of size {size} timestamped at {time}");
+                    }
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("the ledger is empty: no checkpoint has been signed yet");
+                    Ok(1)
+                }
+            }
         }
         LedgerCommand::Vkey => {
             if json {

@@ -809,6 +809,16 @@ async fn transfer(
             checkpoint,
         } => {
             search_cli::follow_after_write(&home, &store).await;
+            // Each published checkpoint gets a trusted timestamp when an authority is
+            // configured; the transfer is committed already, so a failure is a warning.
+            if let Some(cfg) = &home.config.timestamp {
+                if let Err(e) = strongroom::copy::timestamp::stamp_latest(&store, cfg).await {
+                    eprintln!(
+                        "warning: the checkpoint could not be timestamped ({e}); \
+                         `strongroom ledger timestamp` retries"
+                    );
+                }
+            }
             if let Some(p) = receipt_out {
                 std::fs::write(p, format!("{signed}\n{checkpoint}"))
                     .with_context(|| format!("writing {}", p.display()))?;

@@ -861,6 +861,36 @@ fn a_timestamped_copy_carries_an_rfc3161_token_that_the_verifier_checks() {
     );
 }
 
+/// With an authority configured, each transfer's checkpoint is timestamped as it is published,
+/// and `ledger timestamp` stamps the latest on demand (once per checkpoint).
+#[test]
+fn a_transfer_timestamps_its_checkpoint_and_ledger_timestamp_stamps_the_latest() {
+    let tsa = Tsa::start();
+    let archive = Archive::new();
+    let path = archive.home.join("config.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(&format!("\n[timestamp]\nurl = \"{}\"\n", tsa.url));
+    std::fs::write(path, config).unwrap();
+    archive.accept(&common::sample());
+    let (_, cp) = archive.json(&["ledger", "checkpoint"]);
+    let size = cp["size"].as_u64().unwrap();
+    let token = archive.store().join(format!("timestamps/{size:020}.tst"));
+    assert!(token.is_file(), "the transfer's checkpoint is stamped");
+    assert_eq!(tsa.requests(), 1);
+    // A read appends an entry: a new checkpoint, stamped on demand.
+    let (_, list) = archive.json(&["list"]);
+    let refcode = list[0]["reference_code"].as_str().unwrap().to_string();
+    let out = archive.run(&["show", &refcode]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (code, v) = archive.json(&["ledger", "timestamp"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["size"].as_u64(), Some(size + 1));
+    assert_eq!(tsa.requests(), 2);
+    let (code, _) = archive.json(&["ledger", "timestamp"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(tsa.requests(), 2, "a stamped checkpoint keeps its token");
+}
+
 #[test]
 fn an_unreachable_timestamp_authority_issues_no_copy() {
     let f = fixture();

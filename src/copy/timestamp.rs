@@ -53,6 +53,25 @@ pub enum TimestampError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The ledger's checkpoint could not be read.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::log::LedgerError),
+}
+
+/// Timestamps the ledger's latest signed checkpoint (each published checkpoint gets a token:
+/// the CLI calls this after each transfer, and `strongroom ledger timestamp` on demand).
+/// Returns the checkpoint's size and the token's time, or None for an empty ledger.
+pub async fn stamp_latest(
+    store: &Store,
+    config: &TimestampConfig,
+) -> Result<Option<(u64, String)>, TimestampError> {
+    let ledger = crate::ledger::commit::open(store).await?;
+    let Some(latest) = ledger.latest().await? else {
+        return Ok(None);
+    };
+    let size = latest.size();
+    let (_, time) = checkpoint_token(store, config, &latest.note, size).await?;
+    Ok(Some((size, time)))
 }
 
 /// Where the token of the checkpoint of `size` is kept.
