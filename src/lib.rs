@@ -21,6 +21,7 @@ pub mod ocfl;
 pub mod package;
 pub mod record;
 pub mod refcode;
+pub mod replica;
 pub mod seals;
 pub mod search;
 pub mod sign;

@@ -5,6 +5,7 @@
 //! environment errors.
 
 mod ledger_cli;
+mod replica_cli;
 mod seal_cli;
 mod search_cli;
 
@@ -49,7 +50,8 @@ struct Cli {
 enum Command {
     /// Create the home, the archive's key pair and the store.
     Init {
-        /// Store URL: file:///abs/path (default <home>/store) or memory://.
+        /// Store URL: file:///abs/path (default <home>/store), s3://bucket/prefix (reached
+        /// through the AWS_* environment; see `[s3]` in config.toml) or memory://.
         #[arg(long)]
         store: Option<String>,
         /// The signing key's name (fixed for the archive's life).
@@ -107,6 +109,16 @@ enum Command {
     Verify {
         /// Only these records (档号); default: the whole archive.
         reference_codes: Vec<String>,
+        /// First check the primary and every replica against the ledger and restore missing
+        /// or damaged object files from a good copy, each repair a ledger entry.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Copy to the replicas named in config.toml (all when none is named) everything the
+    /// ledger has published since each last caught up.
+    Replicate {
+        /// Replica names; default: every one.
+        names: Vec<String>,
     },
     /// Receipts.
     Receipt {
@@ -409,7 +421,16 @@ async fn run(cli: &Cli) -> Result<u8> {
             out.flush()?;
             Ok(0)
         }
-        Command::Verify { reference_codes } => {
+        Command::Verify {
+            reference_codes,
+            repair,
+        } => {
+            if *repair {
+                let code = replica_cli::repair(&cli.home, cli.json, &actor(cli)).await?;
+                if code != 0 || cli.json {
+                    return Ok(code);
+                }
+            }
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
             let spinner = ProgressBar::new_spinner();
@@ -518,7 +539,9 @@ async fn run(cli: &Cli) -> Result<u8> {
             let bytes = std::fs::read(metadata)
                 .with_context(|| format!("reading {}", metadata.display()))?;
             let who = actor(cli);
-            let lock = store.lock_writer(&who).await?;
+            let lock = store
+                .lock_writer_waiting(&who, strongroom::store::WRITER_WAIT)
+                .await?;
             let key = home.key()?;
             let r = access::amend(
                 &store,
@@ -550,6 +573,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             }
         }
         Command::Ledger { command } => ledger_cli::run(&cli.home, cli.json, command).await,
+        Command::Replicate { names } => replica_cli::replicate(&cli.home, cli.json, names).await,
         Command::Seal { command } => seal_cli::run(&cli.home, cli.json, &actor(cli), command).await,
         Command::Search { args } => search_cli::search(&cli.home, cli.json, args).await,
         Command::Reindex {} => search_cli::reindex(&cli.home, cli.json).await,

@@ -406,3 +406,95 @@ async fn a_file_store_streams_large_files() {
     assert!(r.is_valid(), "{:#?}", r.findings);
     let _ = Arc::new(());
 }
+
+/// A server that accepts `If-None-Match: *` and overwrites anyway (some S3-compatible
+/// servers did, before conditional writes were common): every put becomes an overwrite.
+#[derive(Debug)]
+struct IgnoresConditions(Arc<dyn object_store::ObjectStore>);
+
+impl std::fmt::Display for IgnoresConditions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IgnoresConditions({})", self.0)
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for IgnoresConditions {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: object_store::PutPayload,
+        _opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.0
+            .put_opts(location, payload, object_store::PutOptions::default())
+            .await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.0.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.0.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn the_probe_passes_every_backend_and_refuses_a_server_ignoring_conditions() {
+    for (name, s, _d) in backends() {
+        s.probe().await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            s.list_paths(&Path::from("probes"))
+                .await
+                .expect("list")
+                .is_empty(),
+            "{name}: the probe object was left behind"
+        );
+    }
+    let liar = Store::with_backend(
+        Arc::new(IgnoresConditions(Arc::new(
+            object_store::memory::InMemory::new(),
+        ))),
+        Arc::new(store::Volatile),
+        "s3://liar/archive",
+    );
+    match liar.probe().await {
+        Err(e @ StoreError::NoConditionalWrites { .. }) => {
+            assert!(e.to_string().contains("ignores conditional writes"), "{e}")
+        }
+        other => panic!("a server ignoring If-None-Match was accepted: {other:?}"),
+    }
+}

@@ -280,6 +280,21 @@ pub enum Event {
         /// `sha256:` of the CRL's summary document as stored.
         document_sha256: String,
     },
+    /// `copy.repaired` (副本修复): `verify --repair` restored one object file of one copy of
+    /// the archive (the primary or a replica) from bytes that match what the ledger promised.
+    CopyRepaired {
+        /// The copy repaired: `primary` or the replica's name in `config.toml`.
+        copy: String,
+        /// The object's path in the store.
+        path: String,
+        /// `missing` or `damaged`.
+        problem: String,
+        /// Where the good bytes came from: another copy's name, or `ocfl` for the fixed
+        /// object declaration.
+        source: String,
+        /// sha512 of the restored bytes.
+        sha512: String,
+    },
 }
 
 impl Event {
@@ -450,6 +465,20 @@ impl Event {
                 put("change", change.as_str().into());
                 put("document_sha256", document_sha256.as_str().into());
                 "seal.crl.imported"
+            }
+            Event::CopyRepaired {
+                copy,
+                path,
+                problem,
+                source,
+                sha512,
+            } => {
+                put("copy", copy.as_str().into());
+                put("path", path.as_str().into());
+                put("problem", problem.as_str().into());
+                put("source", source.as_str().into());
+                put("sha512", sha512.as_str().into());
+                "copy.repaired"
             }
         };
         (kind, m)

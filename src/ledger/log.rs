@@ -894,7 +894,9 @@ impl Ledger {
         entries: &[Bytes],
     ) -> Result<Appended, LedgerError> {
         let _serial = self.serial.lock().await;
-        let _ = lock;
+        if !lock.is_held() {
+            return Err(StoreError::LockLost.into());
+        }
         if entries.is_empty() {
             return Err(LedgerError::EmptyBatch);
         }
