@@ -9,6 +9,7 @@
 //! Data flows one way: [`intake`] → [`store`] (OCFL) → ledger → index.
 
 pub mod access;
+pub mod audit;
 pub mod bagit;
 pub mod digest;
 pub mod extract;

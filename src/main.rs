@@ -113,6 +113,14 @@ enum Command {
         /// or damaged object files from a good copy, each repair a ledger entry.
         #[arg(long)]
         repair: bool,
+        /// Rolling audit: re-read this share of the archive (`1/365`, `0.01`, `5%`), taking
+        /// up where the last rolling run stopped, oldest-checked first; one ledger entry.
+        #[arg(long, value_name = "FRACTION")]
+        rolling: Option<String>,
+        /// With --rolling: re-read at most this many bytes a second (`50M`, `1G`), so that
+        /// intake keeps its share of the disks.
+        #[arg(long, value_name = "RATE", requires = "rolling")]
+        max_rate: Option<String>,
     },
     /// Copy to the replicas named in config.toml (all when none is named) everything the
     /// ledger has published since each last caught up.
@@ -424,7 +432,19 @@ async fn run(cli: &Cli) -> Result<u8> {
         Command::Verify {
             reference_codes,
             repair,
+            rolling,
+            max_rate,
         } => {
+            if let Some(fraction) = rolling {
+                return replica_cli::rolling(
+                    &cli.home,
+                    cli.json,
+                    &actor(cli),
+                    fraction,
+                    max_rate.as_deref(),
+                )
+                .await;
+            }
             if *repair {
                 let code = replica_cli::repair(&cli.home, cli.json, &actor(cli)).await?;
                 if code != 0 || cli.json {

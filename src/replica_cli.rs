@@ -1,5 +1,6 @@
-//! `strongroom replicate` and `strongroom verify --repair`: the command-line face of
-//! `strongroom::replica` (printing and exit codes only).
+//! `strongroom replicate`, `strongroom verify --repair` and `strongroom verify --rolling`: the
+//! command-line face of `strongroom::replica` and `strongroom::audit` (printing and exit
+//! codes only).
 
 use std::path::Path;
 
@@ -92,4 +93,63 @@ pub async fn repair(home_dir: &Path, json: bool, actor: &str) -> Result<u8> {
         );
     }
     Ok(if report.all_repaired() { 0 } else { 1 })
+}
+
+/// One rolling audit run. Exit 0 intact, 1 damaged (the run is recorded either way).
+pub async fn rolling(
+    home_dir: &Path,
+    json: bool,
+    actor: &str,
+    fraction: &str,
+    max_rate: Option<&str>,
+) -> Result<u8> {
+    let Some(f) = strongroom::audit::parse_fraction(fraction) else {
+        anyhow::bail!("--rolling {fraction:?}: give a share of the archive above 0 and at most 1, e.g. 1/365, 0.01 or 5%");
+    };
+    let rate = match max_rate {
+        None => None,
+        Some(r) => match strongroom::audit::parse_rate(r) {
+            Some(v) => Some(v),
+            None => anyhow::bail!("--max-rate {r:?}: give bytes a second, e.g. 50M, 1G or 800k"),
+        },
+    };
+    let home = Home::open(home_dir)?;
+    let store = home.store().await?;
+    let key = home.key()?;
+    let report = strongroom::audit::rolling(&store, &key, actor, f, rate, None).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for d in &report.damage {
+            println!(
+                "{} {} record {} file {}: {} [{}]",
+                d.severity,
+                d.code,
+                d.reference_code.as_deref().unwrap_or("-"),
+                d.file.as_deref().unwrap_or("-"),
+                d.message,
+                d.location
+            );
+        }
+        println!(
+            "rolling audit, cycle {}: ledger entries {}..{} of {}: {} records, {} files, {} bytes re-read{}: {}",
+            report.cycle,
+            report.from,
+            report.to,
+            report.ledger_size,
+            report.records_checked,
+            report.files_checked,
+            report.bytes_checked,
+            if report.throttled_seconds > 0.0 {
+                format!(" ({:.1} s waiting for the rate limit)", report.throttled_seconds)
+            } else {
+                String::new()
+            },
+            if report.is_intact() { "intact" } else { "DAMAGED" }
+        );
+        if let Some(i) = report.ledger_index {
+            eprintln!("this run is recorded as ledger entry {i}");
+        }
+    }
+    Ok(if report.is_intact() { 0 } else { 1 })
 }

@@ -510,3 +510,87 @@ fn replicas_are_caught_up_and_damage_is_repaired_from_a_copy_the_ledger_vouches_
     );
     assert_eq!(get(&primary, &files[0]).unwrap(), b"damaged everywhere");
 }
+
+#[test]
+fn a_rolling_audit_takes_each_record_once_per_cycle_resumes_and_is_rate_limited() {
+    let a = Archive::new();
+    a.accept(&sample());
+    a.accept(&year_package(a.dir.path(), 2017));
+    a.accept(&year_package(a.dir.path(), 2018));
+    let records = 9;
+
+    // Refused arguments change nothing.
+    let size = ledger_size(&a);
+    for bad in [
+        &["verify", "--rolling", "0"][..],
+        &["verify", "--rolling", "1/4", "--max-rate", "fast"],
+    ] {
+        let out = a.run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(ledger_size(&a), size);
+
+    // Quarter by quarter: each run starts where the last stopped, and one cycle checks every
+    // record exactly once.
+    let mut runs = Vec::new();
+    loop {
+        let out = a.run(&["--json", "verify", "--rolling", "1/4"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let r = json_of(&out);
+        if r["cycle"] != 1 {
+            assert_eq!(r["cycle"], 2);
+            assert_eq!(r["from"], 0, "a new cycle starts from the oldest");
+            break;
+        }
+        if let Some(prev) = runs.last() {
+            let prev: &serde_json::Value = prev;
+            assert_eq!(r["from"], prev["to"], "resumes where the last run stopped");
+        } else {
+            assert_eq!(r["from"], 0);
+        }
+        let e = json_of(&ok(&a, &["ledger", "show", &r["ledger_index"].to_string()]));
+        assert_eq!(e["type"], "fixity.rolling");
+        assert_eq!(e["from"], r["from"]);
+        assert_eq!(e["to"], r["to"]);
+        assert_eq!(e["result"], "intact");
+        runs.push(r);
+        assert!(runs.len() < 20, "the cycle never ended");
+    }
+    assert!(runs.len() >= 4, "{runs:#?}");
+    let checked: u64 = runs
+        .iter()
+        .map(|r| r["records_checked"].as_u64().unwrap())
+        .sum();
+    assert_eq!(checked, records, "every record once per cycle");
+
+    // Damage is found by the run whose share holds the record, and recorded as such.
+    let primary = open(&store_url(&a));
+    let victim = content_files(&primary)[0].clone();
+    put(&primary, &victim, b"bit rot");
+    let out = a.run(&["--json", "verify", "--rolling", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let r = json_of(&out);
+    assert!(
+        r["damage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["severity"] == "error"
+                && d["location"]
+                    .as_str()
+                    .is_some_and(|l| victim.as_ref().starts_with(l))),
+        "{r:#}"
+    );
+    let e = json_of(&ok(&a, &["ledger", "show", &r["ledger_index"].to_string()]));
+    assert_eq!(e["result"], "damaged");
+    assert_eq!(e["damaged_count"], 1);
+
+    // The rate limit: a whole pass held to half the bytes per second it needs takes ≥ 2 s.
+    let bytes = r["bytes_checked"].as_u64().unwrap();
+    let rate = (bytes / 2).max(1).to_string();
+    let started = std::time::Instant::now();
+    let out = a.run(&["--json", "verify", "--rolling", "1", "--max-rate", &rate]);
+    let r = json_of(&out);
+    assert!(r["throttled_seconds"].as_f64().unwrap() > 0.5, "{r:#}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1800));
+}
