@@ -498,3 +498,51 @@ async fn the_probe_passes_every_backend_and_refuses_a_server_ignoring_conditions
         other => panic!("a server ignoring If-None-Match was accepted: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_writer_whose_lock_was_broken_commits_nothing() {
+    let key = key();
+    for (name, s, _d) in backends() {
+        s.init(&info()).await.expect("init");
+        let ledger = Ledger::new(s.clone(), "test");
+        let lock = s.lock_writer("slow").await.expect("lock");
+        ledger
+            .append(&lock, &key, &[Bytes::from_static(b"{\"first\":1}")])
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Its lease ran out while it was stopped, and another writer broke the lock and took
+        // it (simulated: the lock object now carries another token).
+        let mut other = serde_json::to_value(lock.info()).expect("json");
+        other["token"] = "someone-else".into();
+        s.backend()
+            .put(
+                &Path::from("locks/writer.json"),
+                serde_json::to_vec(&other).expect("json").into(),
+            )
+            .await
+            .expect("put");
+        let before = s.ledger_size().await.expect("size");
+        let r = ledger
+            .append(&lock, &key, &[Bytes::from_static(b"{\"second\":2}")])
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(strongroom::ledger::log::LedgerError::Store(
+                    StoreError::LockLost
+                ))
+            ),
+            "{name}: {r:?}"
+        );
+        assert!(!lock.is_held(), "{name}");
+        assert_eq!(s.ledger_size().await.expect("size"), before, "{name}");
+        // Releasing a lost lock leaves the new holder's lock alone.
+        lock.release().await.expect("release");
+        assert!(
+            s.exists(&Path::from("locks/writer.json"))
+                .await
+                .expect("head"),
+            "{name}"
+        );
+    }
+}

@@ -287,6 +287,24 @@ impl WriterLock {
         !self.lost.load(Ordering::SeqCst)
     }
 
+    /// Reads the lock object now and confirms it still carries our token; if another writer
+    /// broke it (our lease ran out), marks the lock lost and fails with
+    /// [`StoreError::LockLost`]. The ledger calls it before writing a batch and again right
+    /// before its commit point, so a writer that was stopped past its lease (a paused VM, a
+    /// long GC) learns it at the next step instead of at the next renewal.
+    pub async fn confirm(&self) -> Result<(), StoreError> {
+        if !self.is_held() {
+            return Err(StoreError::LockLost);
+        }
+        let held: Option<LockInfo> = self.store.get_json(&lock_path()).await.unwrap_or(None);
+        if held.is_some_and(|h| h.token == self.info.token) {
+            Ok(())
+        } else {
+            self.lost.store(true, Ordering::SeqCst);
+            Err(StoreError::LockLost)
+        }
+    }
+
     /// Releases the lock if it is still ours.
     pub async fn release(mut self) -> Result<(), StoreError> {
         if let Some(h) = self.renewals.take() {
