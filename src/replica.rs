@@ -385,35 +385,51 @@ async fn replicate_locked(
                 path: inv_path.to_string(),
                 source,
             })?;
-        if v == "v1" {
-            let n = store::join(&root, OBJECT_NAMASTE);
-            if !target.exists(&n).await? {
-                target
-                    .put_create(&n, Bytes::from_static(OBJECT_NAMASTE_CONTENT.as_bytes()))
-                    .await?;
-                report.objects_copied += 1;
+        // What this version writes on the replica, removed again if the primary turns out to
+        // hold a damaged file: the replica never keeps half a version (an OCFL validator
+        // would reject the stray files).
+        let mut written: Vec<Path> = Vec::new();
+        let copied = async {
+            if v == "v1" {
+                let n = store::join(&root, OBJECT_NAMASTE);
+                if !target.exists(&n).await? {
+                    target
+                        .put_create(&n, Bytes::from_static(OBJECT_NAMASTE_CONTENT.as_bytes()))
+                        .await?;
+                    written.push(n);
+                    report.objects_copied += 1;
+                }
             }
+            let prefix = format!("{v}/");
+            for (d, paths) in &inv.manifest {
+                for cp in paths.iter().filter(|p| p.starts_with(&prefix)) {
+                    let path = store::join(&root, cp);
+                    if target.exists(&path).await? {
+                        continue; // immutable; damage there is `verify --repair`'s
+                    }
+                    match copy_checked(primary, target, &path, Some(d)).await? {
+                        Some(n) => {
+                            written.push(path);
+                            report.objects_copied += 1;
+                            report.bytes_copied += n;
+                        }
+                        None => {
+                            return Err(ReplicaError::PrimaryDamaged {
+                                path: path.to_string(),
+                                why: "its bytes do not match the inventory's digest".into(),
+                            })
+                        }
+                    }
+                }
+            }
+            Ok(())
         }
-        let prefix = format!("{v}/");
-        for (d, paths) in &inv.manifest {
-            for cp in paths.iter().filter(|p| p.starts_with(&prefix)) {
-                let path = store::join(&root, cp);
-                if target.exists(&path).await? {
-                    continue; // immutable; damage there is `verify --repair`'s
-                }
-                match copy_checked(primary, target, &path, Some(d)).await? {
-                    Some(n) => {
-                        report.objects_copied += 1;
-                        report.bytes_copied += n;
-                    }
-                    None => {
-                        return Err(ReplicaError::PrimaryDamaged {
-                            path: path.to_string(),
-                            why: "its bytes do not match the inventory's digest".into(),
-                        })
-                    }
-                }
+        .await;
+        if let Err(e) = copied {
+            for p in written.iter().rev() {
+                target.delete(p).await?;
             }
+            return Err(e);
         }
         let side = store::sidecar(&inv_bytes);
         for (rel, bytes) in [
@@ -461,7 +477,21 @@ async fn replicate_locked(
             ledger_paths.push(log::bundle_path(&t));
         }
     }
-    ledger_paths.push(log::kept_checkpoint_path(size));
+    // Every checkpoint published since (proofs against any of them work on the replica too):
+    // their 20-digit names sort by size, so one listing from the replica's size finds them.
+    let kept_dir = Path::from("ledger/checkpoints");
+    let kept: Vec<object_store::ObjectMeta> = primary
+        .backend()
+        .list_with_offset(Some(&kept_dir), &log::kept_checkpoint_path(from))
+        .try_collect()
+        .await
+        .map_err(|e| backend("list", &kept_dir, e))?;
+    for m in kept {
+        let n = m.location.filename().and_then(|f| f.parse::<u64>().ok());
+        if n.is_some_and(|n| n > from && n <= size) {
+            ledger_paths.push(m.location);
+        }
+    }
     for path in ledger_paths {
         if let Some(want) = primary.get_bytes(&path).await? {
             if target.get_bytes(&path).await?.as_ref() != Some(&want) {

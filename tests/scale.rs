@@ -594,3 +594,77 @@ fn a_rolling_audit_takes_each_record_once_per_cycle_resumes_and_is_rate_limited(
     assert!(r["throttled_seconds"].as_f64().unwrap() > 0.5, "{r:#}");
     assert!(started.elapsed() >= std::time::Duration::from_millis(1800));
 }
+
+#[test]
+fn replicate_refuses_another_archive_and_a_damaged_primary_and_leaves_the_replica_as_it_was() {
+    let a = Archive::new();
+    a.accept(&sample());
+    // A replica that is another archive is refused, untouched.
+    let other = Archive::new();
+    let offsite = a.dir.path().join("offsite");
+    let mut config = std::fs::read_to_string(a.home.join("config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[replicas]]\nname = \"wrong\"\nstore = \"file://{}\"\n\n[[replicas]]\nname = \"offsite\"\nstore = \"file://{}\"\n",
+        other.store().display(),
+        offsite.display()
+    ));
+    std::fs::write(a.home.join("config.toml"), config).unwrap();
+    let before = snapshot(&other.store(), &["locks"]);
+    let out = a.run(&["replicate", "wrong"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("holds another archive"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(snapshot(&other.store(), &["locks"]), before);
+    let out = a.run(&["replicate", "nowhere"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("no replica named"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A primary file that no longer matches its inventory is never copied: replication stops
+    // naming it, and the replica keeps neither the version's files nor a newer ledger.
+    ok(&a, &["replicate", "offsite"]);
+    let primary = open(&store_url(&a));
+    let old_files = content_files(&primary);
+    a.accept(&year_package(a.dir.path(), 2017));
+    let new_files: Vec<_> = content_files(&primary)
+        .into_iter()
+        .filter(|p| !old_files.contains(p))
+        .collect();
+    let victim = new_files.last().unwrap().clone();
+    put(&primary, &victim, b"bit rot on the primary");
+    let replica_url = format!("file://{}", offsite.display());
+    let replica = open(&replica_url);
+    let size_before = block_on(replica.ledger_size()).unwrap();
+    let before = snapshot(&offsite, &["locks"]);
+    let out = a.run(&["replicate", "offsite"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("does not match its ledger"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(block_on(replica.ledger_size()).unwrap(), size_before);
+    let after = snapshot(&offsite, &["locks"]);
+    let added: Vec<_> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    // Versions before the damaged one may have been copied whole; none of the damaged
+    // record's files stayed.
+    // `ocfl/aaa/bbb/ccc`: the damaged object's hash tuples, plain hex on every backend.
+    let tuples = victim
+        .as_ref()
+        .split('/')
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("/");
+    assert!(tuples.starts_with("ocfl/") && tuples.len() == "ocfl/aaa/bbb/ccc".len());
+    assert!(added.iter().all(|k| !k.starts_with(&tuples)), "{added:#?}");
+    ocfl_py_check(&offsite.join("ocfl"));
+    // Repaired from the replica? No: the replica never had it. verify --repair says so.
+    let out = a.run(&["verify", "--repair"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
