@@ -408,9 +408,10 @@ async fn a_file_store_streams_large_files() {
 }
 
 /// A server that accepts `If-None-Match: *` and overwrites anyway (some S3-compatible
-/// servers did, before conditional writes were common): every put becomes an overwrite.
+/// servers did, before conditional writes were common): every put becomes an overwrite. With
+/// `read_only`, credentials that may not write: every put is refused.
 #[derive(Debug)]
-struct IgnoresConditions(Arc<dyn object_store::ObjectStore>);
+struct IgnoresConditions(Arc<dyn object_store::ObjectStore>, bool);
 
 impl std::fmt::Display for IgnoresConditions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -426,6 +427,12 @@ impl object_store::ObjectStore for IgnoresConditions {
         payload: object_store::PutPayload,
         _opts: object_store::PutOptions,
     ) -> object_store::Result<object_store::PutResult> {
+        if self.1 {
+            return Err(object_store::Error::PermissionDenied {
+                path: location.to_string(),
+                source: "read-only credentials".into(),
+            });
+        }
         self.0
             .put_opts(location, payload, object_store::PutOptions::default())
             .await
@@ -485,9 +492,10 @@ async fn the_probe_passes_every_backend_and_refuses_a_server_ignoring_conditions
         );
     }
     let liar = Store::with_backend(
-        Arc::new(IgnoresConditions(Arc::new(
-            object_store::memory::InMemory::new(),
-        ))),
+        Arc::new(IgnoresConditions(
+            Arc::new(object_store::memory::InMemory::new()),
+            false,
+        )),
         Arc::new(store::Volatile),
         "s3://liar/archive",
     );
@@ -497,6 +505,29 @@ async fn the_probe_passes_every_backend_and_refuses_a_server_ignoring_conditions
         }
         other => panic!("a server ignoring If-None-Match was accepted: {other:?}"),
     }
+    // Read-only credentials pass the probe (they cannot overwrite anything) and still read.
+    let inner: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    inner
+        .put(&Path::from("archive.json"), b"{}".to_vec().into())
+        .await
+        .expect("put");
+    let reader = Store::with_backend(
+        Arc::new(IgnoresConditions(inner, true)),
+        Arc::new(store::Volatile),
+        "s3://audit/archive",
+    );
+    reader.probe().await.expect("read-only probe");
+    assert!(reader
+        .get_bytes(&Path::from("archive.json"))
+        .await
+        .expect("read")
+        .is_some());
+    assert!(matches!(
+        reader
+            .put_create(&Path::from("x"), Bytes::from_static(b"x"))
+            .await,
+        Err(StoreError::Backend { .. })
+    ));
 }
 
 #[tokio::test]

@@ -139,11 +139,23 @@ impl Store {
     /// The start-up probe: puts a fresh probe object create-only twice and requires the second
     /// put to fail, then removes it. Fails with [`StoreError::NoConditionalWrites`] on a server
     /// that overwrote, before the archive writes anything that relies on create-only puts.
+    /// Credentials that may not write at all pass: a read-only user cannot overwrite either.
     pub async fn probe(&self) -> Result<(), StoreError> {
         let path = path_of(["probes", &format!("{}.txt", random_hex(12))]);
         let first = Bytes::from_static(b"strongroom conditional-write probe: first\n");
         let second = Bytes::from_static(b"strongroom conditional-write probe: second\n");
-        self.put_create(&path, first.clone()).await?;
+        match self.put_create(&path, first.clone()).await {
+            Ok(()) => {}
+            // Read-only credentials (an auditor's): they cannot overwrite anything either, and
+            // every read works as it should. A write later fails with the server's refusal.
+            Err(StoreError::Backend {
+                source:
+                    object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. },
+                ..
+            }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
         let again = self.put_create(&path, second).await;
         let kept = self.get_bytes(&path).await;
         self.delete(&path).await?;
