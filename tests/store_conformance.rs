@@ -577,3 +577,42 @@ async fn a_writer_whose_lock_was_broken_commits_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_lease_is_renewed_while_held_and_given_up_once_broken() {
+    for (name, s, _d) in backends() {
+        s.init(&info()).await.expect("init");
+        let lock = s.lock_writer("long transfer").await.expect("lock");
+        let first = lock.lease_expires();
+        // Lease ends are kept to the second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(lock.renew().await.expect("renew"), "{name}");
+        let renewed = lock.lease_expires();
+        assert!(renewed > first, "{name}: {first} → {renewed}");
+        let stored: serde_json::Value = s
+            .get_json(&Path::from("locks/writer.json"))
+            .await
+            .expect("get")
+            .expect("lock object");
+        assert_eq!(stored["expires"], renewed.as_str(), "{name}");
+        assert_eq!(stored["token"], lock.info().token.as_str(), "{name}");
+        // Someone broke it: the next renewal gives the lock up instead of overwriting theirs.
+        let mut other = stored.clone();
+        other["token"] = "the-new-writer".into();
+        s.backend()
+            .put(
+                &Path::from("locks/writer.json"),
+                serde_json::to_vec(&other).expect("json").into(),
+            )
+            .await
+            .expect("put");
+        assert!(!lock.renew().await.expect("renew"), "{name}");
+        assert!(!lock.is_held(), "{name}");
+        let now: serde_json::Value = s
+            .get_json(&Path::from("locks/writer.json"))
+            .await
+            .expect("get")
+            .expect("lock object");
+        assert_eq!(now["token"], "the-new-writer", "{name}");
+    }
+}

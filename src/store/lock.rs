@@ -67,6 +67,8 @@ impl fmt::Display for LockInfo {
 pub struct WriterLock {
     store: Store,
     info: LockInfo,
+    /// The lock as last written (its lease's end moves with each renewal).
+    lease: Arc<std::sync::Mutex<LockInfo>>,
     lost: Arc<AtomicBool>,
     renewals: Option<tokio::task::JoinHandle<()>>,
 }
@@ -91,21 +93,53 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Renews the lease until the task is aborted, or stops (marking the lock lost) when the
-/// lock object no longer carries our token: someone broke it, so we are no longer the writer.
-async fn renew_lease(store: Store, mut info: LockInfo, lost: Arc<AtomicBool>) {
+/// Renews the lease every [`LEASE_RENEW_SECONDS`] until the task is aborted or the lock is
+/// lost.
+async fn renew_lease(store: Store, lease: Arc<std::sync::Mutex<LockInfo>>, lost: Arc<AtomicBool>) {
     let every = std::time::Duration::from_secs(LEASE_RENEW_SECONDS);
     loop {
         tokio::time::sleep(every).await;
-        let held: Option<LockInfo> = store.get_json(&lock_path()).await.unwrap_or(None);
-        if held.as_ref().map(|h| h.token != info.token).unwrap_or(true) {
-            lost.store(true, Ordering::SeqCst);
+        // An error (the store unreachable just now) is retried at the next tick: the lease has
+        // room for several misses.
+        if let Ok(false) = renew_once(&store, &lease, &lost).await {
             return;
         }
-        info.expires = rfc3339(chrono::Utc::now() + chrono::Duration::seconds(LOCK_TTL_SECONDS));
-        // A failed renewal is retried at the next tick; the lease has room for nine misses.
-        let _ = store.put_replace(&lock_path(), pretty(&info)).await;
     }
+}
+
+/// One renewal. Gives the lock up (marks it lost, returns false) when the lock object no longer
+/// carries our token (someone broke it: we are no longer the writer) or when the lease has less
+/// than half its length left (the renewals stalled, a paused machine: another writer may be
+/// about to break it). On a store with conditional updates (S3, memory) it replaces exactly
+/// the version it read.
+async fn renew_once(
+    store: &Store,
+    lease: &std::sync::Mutex<LockInfo>,
+    lost: &AtomicBool,
+) -> Result<bool, StoreError> {
+    let Some(current) = lease.lock().ok().map(|l| l.clone()) else {
+        return Ok(true);
+    };
+    let held = store.get_json_versioned::<LockInfo>(&lock_path()).await?;
+    let left = chrono::DateTime::parse_from_rfc3339(&current.expires)
+        .map(|t| t.signed_duration_since(chrono::Utc::now()).num_seconds())
+        .unwrap_or(0);
+    let version = match held {
+        Some((h, version)) if h.token == current.token && left >= LOCK_TTL_SECONDS / 2 => version,
+        _ => {
+            lost.store(true, Ordering::SeqCst);
+            return Ok(false);
+        }
+    };
+    let mut next = current;
+    next.expires = rfc3339(chrono::Utc::now() + chrono::Duration::seconds(LOCK_TTL_SECONDS));
+    store
+        .put_replace_if(&lock_path(), pretty(&next), version)
+        .await?;
+    if let Ok(mut l) = lease.lock() {
+        *l = next;
+    }
+    Ok(true)
 }
 
 fn host_name() -> String {
@@ -165,11 +199,13 @@ impl Store {
             match self.put_create(&lock_path(), pretty(&info)).await {
                 Ok(()) => {
                     let lost = Arc::new(AtomicBool::new(false));
+                    let lease = Arc::new(std::sync::Mutex::new(info.clone()));
                     let renewals =
-                        tokio::spawn(renew_lease(self.clone(), info.clone(), lost.clone()));
+                        tokio::spawn(renew_lease(self.clone(), lease.clone(), lost.clone()));
                     return Ok(WriterLock {
                         store: self.clone(),
                         info,
+                        lease,
                         lost,
                         renewals: Some(renewals),
                     });
@@ -285,6 +321,20 @@ impl WriterLock {
     /// was broken): nothing more may be committed under it.
     pub fn is_held(&self) -> bool {
         !self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Renews the lease now (the background task does it every [`LEASE_RENEW_SECONDS`]):
+    /// false, and the lock lost, when it is no longer ours.
+    pub async fn renew(&self) -> Result<bool, StoreError> {
+        renew_once(&self.store, &self.lease, &self.lost).await
+    }
+
+    /// When the lease runs out unless renewed (RFC 3339).
+    pub fn lease_expires(&self) -> String {
+        self.lease
+            .lock()
+            .map(|l| l.expires.clone())
+            .unwrap_or_else(|_| self.info.expires.clone())
     }
 
     /// Reads the lock object now and confirms it still carries our token; if another writer

@@ -419,6 +419,55 @@ impl Store {
             .collect())
     }
 
+    /// Reads and parses a JSON object with the version a conditional update needs; None when
+    /// absent.
+    pub(crate) async fn get_json_versioned<T: DeserializeOwned>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(T, object_store::UpdateVersion)>, StoreError> {
+        let r = match self.os.get(path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(StoreError::backend("get", path, e)),
+        };
+        let version = object_store::UpdateVersion {
+            e_tag: r.meta.e_tag.clone(),
+            version: r.meta.version.clone(),
+        };
+        let bytes = r
+            .bytes()
+            .await
+            .map_err(|e| StoreError::backend("get", path, e))?;
+        let value = serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+        Ok(Some((value, version)))
+    }
+
+    /// Replaces an object only if it is still the version read: a conditional update
+    /// (`If-Match`) where the backend has one (S3, memory); LocalFileSystem has none, so
+    /// there it is [`Store::put_replace`] and the caller's own check is all there is.
+    pub(crate) async fn put_replace_if(
+        &self,
+        path: &Path,
+        bytes: Bytes,
+        version: object_store::UpdateVersion,
+    ) -> Result<(), StoreError> {
+        if self.kind == BackendKind::Local {
+            return self.put_replace(path, bytes).await;
+        }
+        let opts = PutOptions {
+            mode: PutMode::Update(version),
+            ..Default::default()
+        };
+        self.os
+            .put_opts(path, PutPayload::from_bytes(bytes), opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::backend("put", path, e))
+    }
+
     /// Reads a whole (small) object; None when absent.
     pub async fn get_bytes(&self, path: &Path) -> Result<Option<Bytes>, StoreError> {
         match self.os.get(path).await {
