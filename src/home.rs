@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::package::Limits;
 use crate::sign::{self, ArchiveKey};
-use crate::store::{ArchiveInfo, Store, StoreError, STORE_FORMAT_VERSION};
+use crate::store::{ArchiveInfo, BackendKind, Store, StoreError, STORE_FORMAT_VERSION};
 
 /// Errors about the home directory.
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +51,19 @@ pub enum HomeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A replica name that config.toml does not define.
+    #[error("no replica named {0:?} in config.toml ([[replicas]] name = …)")]
+    NoSuchReplica(String),
 }
 
 /// `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
-    /// Store URL (`file:///…` or `memory://`).
+    /// Store URL (`file:///…`, `s3://bucket/prefix` or `memory://`).
     pub store: String,
+    /// How to reach an `s3://` store (`[s3]`; the `AWS_*` environment fills what is left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<crate::store::S3Settings>,
     /// The signing key's name, fixed at init.
     pub key_name: String,
     /// A command run on every file of a package; non-zero exit refuses it.
@@ -72,6 +78,10 @@ pub struct Config {
     /// The RFC 3161 timestamp authority for copy bundles' checkpoints (`formats/copy-bundle.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<crate::copy::timestamp::TimestampConfig>,
+    /// Replica stores (`[[replicas]]`: name, store URL, optional `s3` settings), caught up by
+    /// `strongroom replicate` and repaired by `strongroom verify --repair` (`docs/scale.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<crate::replica::ReplicaConfig>,
 }
 
 /// Overrides of the unpacking limits.
@@ -125,6 +135,9 @@ impl Home {
             source,
         })?;
         let store = Store::open(&url)?;
+        if store.kind() == BackendKind::S3 {
+            store.probe().await?;
+        }
         store
             .init(&ArchiveInfo {
                 kind: "strongroom-archive".into(),
@@ -140,11 +153,13 @@ impl Home {
         })?;
         let config = Config {
             store: url,
+            s3: None,
             key_name: key.name().to_string(),
             virus_scan: None,
             limits: LimitOverrides::default(),
             seals: Default::default(),
             timestamp: None,
+            replicas: Vec::new(),
         };
         let text = toml::to_string_pretty(&config).unwrap_or_default();
         std::fs::write(&config_path, text).map_err(io(&config_path))?;
@@ -175,9 +190,42 @@ impl Home {
 
     /// Opens the store and checks it is an archive.
     pub async fn store(&self) -> Result<Store, HomeError> {
-        let store = Store::open(&self.config.store)?;
+        let store = Store::open_with(
+            &self.config.store,
+            &self.config.s3.clone().unwrap_or_default(),
+        )?;
+        if store.kind() == BackendKind::S3 {
+            // Once per process, before anything relies on create-only puts.
+            store.probe().await?;
+        }
         store.archive_info().await?;
         Ok(store)
+    }
+
+    /// Opens the replicas named (all configured ones when `names` is empty), probing each
+    /// S3 one. A replica not yet initialised is fine: `replicate` fills it.
+    pub async fn replicas(&self, names: &[String]) -> Result<Vec<crate::replica::Copy>, HomeError> {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !self.config.replicas.iter().any(|r| &r.name == *n))
+        {
+            return Err(HomeError::NoSuchReplica(unknown.clone()));
+        }
+        let mut out = Vec::new();
+        for r in &self.config.replicas {
+            if !names.is_empty() && !names.contains(&r.name) {
+                continue;
+            }
+            let store = Store::open_with(&r.store, &r.s3.clone().unwrap_or_default())?;
+            if store.kind() == BackendKind::S3 {
+                store.probe().await?;
+            }
+            out.push(crate::replica::Copy {
+                name: r.name.clone(),
+                store,
+            });
+        }
+        Ok(out)
     }
 
     /// Loads the private key.

@@ -9,6 +9,7 @@
 //! Data flows one way: [`intake`] → [`store`] (OCFL) → ledger → index.
 
 pub mod access;
+pub mod audit;
 pub mod bagit;
 pub mod copy;
 pub mod digest;
@@ -23,6 +24,7 @@ pub mod package;
 pub mod record;
 pub mod refcode;
 pub mod retention;
+pub mod replica;
 pub mod seals;
 pub mod search;
 pub mod sign;

@@ -7,6 +7,7 @@
 mod copy_cli;
 mod ledger_cli;
 mod retention_cli;
+mod replica_cli;
 mod seal_cli;
 mod search_cli;
 
@@ -51,7 +52,8 @@ struct Cli {
 enum Command {
     /// Create the home, the archive's key pair and the store.
     Init {
-        /// Store URL: file:///abs/path (default <home>/store) or memory://.
+        /// Store URL: file:///abs/path (default <home>/store), s3://bucket/prefix (reached
+        /// through the AWS_* environment; see `[s3]` in config.toml) or memory://.
         #[arg(long)]
         store: Option<String>,
         /// The signing key's name (fixed for the archive's life).
@@ -109,6 +111,24 @@ enum Command {
     Verify {
         /// Only these records (档号); default: the whole archive.
         reference_codes: Vec<String>,
+        /// First check the primary and every replica against the ledger and restore missing
+        /// or damaged object files from a good copy, each repair a ledger entry.
+        #[arg(long)]
+        repair: bool,
+        /// Rolling audit: re-read this share of the archive (`1/365`, `0.01`, `5%`), taking
+        /// up where the last rolling run stopped, oldest-checked first; one ledger entry.
+        #[arg(long, value_name = "FRACTION")]
+        rolling: Option<String>,
+        /// With --rolling: re-read at most this many bytes a second (`50M`, `1G`), so that
+        /// intake keeps its share of the disks.
+        #[arg(long, value_name = "RATE", requires = "rolling")]
+        max_rate: Option<String>,
+    },
+    /// Copy to the replicas named in config.toml (all when none is named) everything the
+    /// ledger has published since each last caught up.
+    Replicate {
+        /// Replica names; default: every one.
+        names: Vec<String>,
     },
     /// Receipts.
     Receipt {
@@ -481,7 +501,28 @@ async fn run(cli: &Cli) -> Result<u8> {
             out.flush()?;
             Ok(0)
         }
-        Command::Verify { reference_codes } => {
+        Command::Verify {
+            reference_codes,
+            repair,
+            rolling,
+            max_rate,
+        } => {
+            if let Some(fraction) = rolling {
+                return replica_cli::rolling(
+                    &cli.home,
+                    cli.json,
+                    &actor(cli),
+                    fraction,
+                    max_rate.as_deref(),
+                )
+                .await;
+            }
+            if *repair {
+                let code = replica_cli::repair(&cli.home, cli.json, &actor(cli)).await?;
+                if code != 0 || cli.json {
+                    return Ok(code);
+                }
+            }
             let home = Home::open(&cli.home)?;
             let store = home.store().await?;
             let spinner = ProgressBar::new_spinner();
@@ -607,7 +648,9 @@ async fn run(cli: &Cli) -> Result<u8> {
             let bytes = std::fs::read(metadata)
                 .with_context(|| format!("reading {}", metadata.display()))?;
             let who = actor(cli);
-            let lock = store.lock_writer(&who).await?;
+            let lock = store
+                .lock_writer_waiting(&who, strongroom::store::WRITER_WAIT)
+                .await?;
             let key = home.key()?;
             let r = access::amend(
                 &store,
@@ -640,6 +683,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             }
         }
         Command::Ledger { command } => ledger_cli::run(&cli.home, cli.json, command).await,
+        Command::Replicate { names } => replica_cli::replicate(&cli.home, cli.json, names).await,
         Command::Seal { command } => seal_cli::run(&cli.home, cli.json, &actor(cli), command).await,
         Command::Search { args } => search_cli::search(&cli.home, cli.json, args).await,
         Command::Reindex {} => search_cli::reindex(&cli.home, cli.json).await,

@@ -115,9 +115,10 @@ impl PowerCut {
         let disk = InMemory::new();
         apply_all(&disk, &chosen).await;
         let mut objects = dump(&disk).await;
-        // The machine restarts: a lock left by the writer names the boot before the cut.
+        // The machine restarts: a lock (or a claim to break one) left by the writer names the
+        // boot before the cut.
         for (path, bytes) in &mut objects {
-            if path.as_ref() == "locks/writer.json" {
+            if path.as_ref().starts_with("locks/") && path.as_ref().ends_with(".json") {
                 let mut v: serde_json::Value = serde_json::from_slice(bytes).expect("lock json");
                 v["boot_id"] = "boot-before-the-power-cut".into();
                 *bytes = Bytes::from(serde_json::to_vec(&v).expect("json"));

@@ -406,3 +406,213 @@ async fn a_file_store_streams_large_files() {
     assert!(r.is_valid(), "{:#?}", r.findings);
     let _ = Arc::new(());
 }
+
+/// A server that accepts `If-None-Match: *` and overwrites anyway (some S3-compatible
+/// servers did, before conditional writes were common): every put becomes an overwrite. With
+/// `read_only`, credentials that may not write: every put is refused.
+#[derive(Debug)]
+struct IgnoresConditions(Arc<dyn object_store::ObjectStore>, bool);
+
+impl std::fmt::Display for IgnoresConditions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IgnoresConditions({})", self.0)
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for IgnoresConditions {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: object_store::PutPayload,
+        _opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        if self.1 {
+            return Err(object_store::Error::PermissionDenied {
+                path: location.to_string(),
+                source: "read-only credentials".into(),
+            });
+        }
+        self.0
+            .put_opts(location, payload, object_store::PutOptions::default())
+            .await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.0.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.0.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn the_probe_passes_every_backend_and_refuses_a_server_ignoring_conditions() {
+    for (name, s, _d) in backends() {
+        s.probe().await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            s.list_paths(&Path::from("probes"))
+                .await
+                .expect("list")
+                .is_empty(),
+            "{name}: the probe object was left behind"
+        );
+    }
+    let liar = Store::with_backend(
+        Arc::new(IgnoresConditions(
+            Arc::new(object_store::memory::InMemory::new()),
+            false,
+        )),
+        Arc::new(store::Volatile),
+        "s3://liar/archive",
+    );
+    match liar.probe().await {
+        Err(e @ StoreError::NoConditionalWrites { .. }) => {
+            assert!(e.to_string().contains("ignores conditional writes"), "{e}")
+        }
+        other => panic!("a server ignoring If-None-Match was accepted: {other:?}"),
+    }
+    // Read-only credentials pass the probe (they cannot overwrite anything) and still read.
+    let inner: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    inner
+        .put(&Path::from("archive.json"), b"{}".to_vec().into())
+        .await
+        .expect("put");
+    let reader = Store::with_backend(
+        Arc::new(IgnoresConditions(inner, true)),
+        Arc::new(store::Volatile),
+        "s3://audit/archive",
+    );
+    reader.probe().await.expect("read-only probe");
+    assert!(reader
+        .get_bytes(&Path::from("archive.json"))
+        .await
+        .expect("read")
+        .is_some());
+    assert!(matches!(
+        reader
+            .put_create(&Path::from("x"), Bytes::from_static(b"x"))
+            .await,
+        Err(StoreError::Backend { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_writer_whose_lock_was_broken_commits_nothing() {
+    let key = key();
+    for (name, s, _d) in backends() {
+        s.init(&info()).await.expect("init");
+        let ledger = Ledger::new(s.clone(), "test");
+        let lock = s.lock_writer("slow").await.expect("lock");
+        ledger
+            .append(&lock, &key, &[Bytes::from_static(b"{\"first\":1}")])
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Its lease ran out while it was stopped, and another writer broke the lock and took
+        // it (simulated: the lock object now carries another token).
+        let mut other = serde_json::to_value(lock.info()).expect("json");
+        other["token"] = "someone-else".into();
+        s.backend()
+            .put(
+                &Path::from("locks/writer.json"),
+                serde_json::to_vec(&other).expect("json").into(),
+            )
+            .await
+            .expect("put");
+        let before = s.ledger_size().await.expect("size");
+        let r = ledger
+            .append(&lock, &key, &[Bytes::from_static(b"{\"second\":2}")])
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(strongroom::ledger::log::LedgerError::Store(
+                    StoreError::LockLost
+                ))
+            ),
+            "{name}: {r:?}"
+        );
+        assert!(!lock.is_held(), "{name}");
+        assert_eq!(s.ledger_size().await.expect("size"), before, "{name}");
+        // Releasing a lost lock leaves the new holder's lock alone.
+        lock.release().await.expect("release");
+        assert!(
+            s.exists(&Path::from("locks/writer.json"))
+                .await
+                .expect("head"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_lease_is_renewed_while_held_and_given_up_once_broken() {
+    for (name, s, _d) in backends() {
+        s.init(&info()).await.expect("init");
+        let lock = s.lock_writer("long transfer").await.expect("lock");
+        let first = lock.lease_expires();
+        // Lease ends are kept to the second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(lock.renew().await.expect("renew"), "{name}");
+        let renewed = lock.lease_expires();
+        assert!(renewed > first, "{name}: {first} → {renewed}");
+        let stored: serde_json::Value = s
+            .get_json(&Path::from("locks/writer.json"))
+            .await
+            .expect("get")
+            .expect("lock object");
+        assert_eq!(stored["expires"], renewed.as_str(), "{name}");
+        assert_eq!(stored["token"], lock.info().token.as_str(), "{name}");
+        // Someone broke it: the next renewal gives the lock up instead of overwriting theirs.
+        let mut other = stored.clone();
+        other["token"] = "the-new-writer".into();
+        s.backend()
+            .put(
+                &Path::from("locks/writer.json"),
+                serde_json::to_vec(&other).expect("json").into(),
+            )
+            .await
+            .expect("put");
+        assert!(!lock.renew().await.expect("renew"), "{name}");
+        assert!(!lock.is_held(), "{name}");
+        let now: serde_json::Value = s
+            .get_json(&Path::from("locks/writer.json"))
+            .await
+            .expect("get")
+            .expect("lock object");
+        assert_eq!(now["token"], "the-new-writer", "{name}");
+    }
+}

@@ -260,7 +260,10 @@ pub async fn transfer(
         return reject(store, opts, &package_name, None, findings).await;
     };
 
-    let lock = store.lock_writer(&opts.actor).await?;
+    // Another writer (a transfer in another process or on another node) is waited for.
+    let lock = store
+        .lock_writer_waiting(&opts.actor, store::WRITER_WAIT)
+        .await?;
     let result = commit_transfer(
         store,
         key,

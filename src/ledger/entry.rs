@@ -437,6 +437,45 @@ pub enum Event {
         /// The removal's change id (also in its tombstone).
         change: String,
     },
+    /// `copy.repaired` (副本修复): `verify --repair` restored one object file of one copy of
+    /// the archive (the primary or a replica) from bytes that match what the ledger promised.
+    CopyRepaired {
+        /// The copy repaired: `primary` or the replica's name in `config.toml`.
+        copy: String,
+        /// The object's path in the store.
+        path: String,
+        /// `missing` or `damaged`.
+        problem: String,
+        /// Where the good bytes came from: another copy's name, or `ocfl` for the fixed
+        /// object declaration.
+        source: String,
+        /// sha512 of the restored bytes.
+        sha512: String,
+    },
+    /// `fixity.rolling` (定期检测, rolling): one run of the rolling audit re-read the records
+    /// stored by ledger entries `[from, to)`; the next run starts at `to` (`docs/scale.md`).
+    FixityRolling {
+        /// Pass over the ledger, from 1; it grows each time the audit wraps to entry 0.
+        cycle: u64,
+        /// First ledger entry covered.
+        from: u64,
+        /// End of the covered range (exclusive): where the next run starts.
+        to: u64,
+        /// The ledger's size when the run started.
+        ledger_size: u64,
+        /// Records checked.
+        records_checked: u64,
+        /// Files whose digests were recomputed.
+        files_checked: u64,
+        /// Bytes re-read.
+        bytes_checked: u64,
+        /// `intact` or `damaged`.
+        result: String,
+        /// 档号 of the damaged records (at most 100).
+        damaged: Vec<String>,
+        /// Number of damaged records.
+        damaged_count: u64,
+    },
 }
 
 impl Event {
@@ -773,6 +812,44 @@ impl Event {
                 put("receipt_sha256", receipt_sha256.as_str().into());
                 put("change", change.as_str().into());
                 "record.transferred"
+            }
+            Event::CopyRepaired {
+                copy,
+                path,
+                problem,
+                source,
+                sha512,
+            } => {
+                put("copy", copy.as_str().into());
+                put("path", path.as_str().into());
+                put("problem", problem.as_str().into());
+                put("source", source.as_str().into());
+                put("sha512", sha512.as_str().into());
+                "copy.repaired"
+            }
+            Event::FixityRolling {
+                cycle,
+                from,
+                to,
+                ledger_size,
+                records_checked,
+                files_checked,
+                bytes_checked,
+                result,
+                damaged,
+                damaged_count,
+            } => {
+                put("cycle", (*cycle).into());
+                put("from", (*from).into());
+                put("to", (*to).into());
+                put("ledger_size", (*ledger_size).into());
+                put("records_checked", (*records_checked).into());
+                put("files_checked", (*files_checked).into());
+                put("bytes_checked", (*bytes_checked).into());
+                put("result", result.as_str().into());
+                put("damaged", damaged.clone().into());
+                put("damaged_count", (*damaged_count).into());
+                "fixity.rolling"
             }
         };
         (kind, m)

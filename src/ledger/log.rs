@@ -894,7 +894,8 @@ impl Ledger {
         entries: &[Bytes],
     ) -> Result<Appended, LedgerError> {
         let _serial = self.serial.lock().await;
-        let _ = lock;
+        // Still the writer? (Not if our lease ran out and another writer broke the lock.)
+        lock.confirm().await?;
         if entries.is_empty() {
             return Err(LedgerError::EmptyBatch);
         }
@@ -952,6 +953,8 @@ impl Ledger {
             .ok_or_else(|| inconsistent(CHECKPOINT_PATH, "cannot compute the new root"))?;
         let checkpoint = Checkpoint::new(&self.origin, TreeSize(new), root)?;
         let note = checkpoint.sign(key)?;
+        // Once more right before the commit point: the tiles above took time.
+        lock.confirm().await?;
         // Kept first: once it is durable the batch is committed (recovery rolls forward to it).
         let kept = kept_checkpoint_path(new);
         match self

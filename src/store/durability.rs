@@ -55,7 +55,8 @@ impl Durability for SyncFs {
     }
 }
 
-/// For `memory://`: nothing survives the process anyway, so there is nothing to flush.
+/// Nothing to flush: `memory://` (nothing survives the process anyway) and `s3://` (the
+/// server acknowledges a put only once it is durable).
 #[derive(Debug)]
 pub struct Volatile;
 

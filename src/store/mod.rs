@@ -13,6 +13,7 @@ pub mod faults;
 mod lock;
 mod objects;
 mod recovery;
+pub mod s3;
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,9 +28,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use durability::{Durability, SyncFs, Volatile};
-pub use lock::{LockInfo, WriterLock};
+pub use lock::{LockInfo, WriterLock, WRITER_WAIT};
 pub use objects::{FileSource, StagedFile, VersionWrite};
 pub use recovery::RecoveryReport;
+pub use s3::S3Settings;
 
 use crate::ocfl::layout;
 
@@ -49,7 +51,9 @@ pub const LEDGER_CHECKPOINT: &str = "ledger/checkpoint";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store URL is not one we can open.
-    #[error("unsupported store URL {url:?}: use file:///absolute/path or memory://")]
+    #[error(
+        "unsupported store URL {url:?}: use file:///absolute/path, s3://bucket/prefix or memory://"
+    )]
     UnsupportedUrl {
         /// The URL given.
         url: String,
@@ -95,6 +99,21 @@ pub enum StoreError {
         /// The store URL.
         url: String,
     },
+    /// The server accepted a create-only put over an existing object: it ignores
+    /// conditional writes, so two writers could overwrite each other.
+    #[error(
+        "the store at {url} ignores conditional writes (a create-only put overwrote an \
+         existing object); strongroom refuses it: use a server that honours If-None-Match \
+         (AWS S3, MinIO, Ceph RGW 19+)"
+    )]
+    NoConditionalWrites {
+        /// The store URL.
+        url: String,
+    },
+    /// Our lease on the writer lock ran out and another writer broke it: nothing more may be
+    /// committed under it (recovery by the new holder undoes what was written).
+    #[error("the writer lock was lost (its lease ran out and another writer took it)")]
+    LockLost,
     /// Another writer holds the lock.
     #[error("the store is locked by another writer ({0}); retry when it finishes")]
     Locked(Box<LockInfo>),
@@ -151,10 +170,22 @@ pub struct ArchiveInfo {
     pub verifier_key: String,
 }
 
+/// Which kind of backend a store is on: the few places that differ say so by matching it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `file://`: local disk, durable after `syncfs`, no `PutMode::Update`.
+    Local,
+    /// `memory://`: tests.
+    Memory,
+    /// `s3://`: durable when a put is acknowledged; no rename (copy + delete).
+    S3,
+}
+
 /// The archive's store.
 #[derive(Clone)]
 pub struct Store {
     os: Arc<dyn ObjectStore>,
+    kind: BackendKind,
     durability: Arc<dyn Durability>,
     url: String,
     /// The directory of a `file://` store: only for the one thing object_store cannot do,
@@ -196,8 +227,26 @@ pub fn stored_path(s: &str) -> Path {
 }
 
 impl Store {
-    /// Opens a store by URL: `file:///abs/path` (created if missing) or `memory://`.
+    /// Opens a store by URL: `file:///abs/path` (created if missing), `s3://bucket/prefix`
+    /// (reached through the `AWS_*` environment) or `memory://`.
     pub fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, &S3Settings::default())
+    }
+
+    /// Opens a store by URL, an `s3://` one with `s3` over the environment. Does not probe
+    /// the server ([`Store::probe`]): the caller does, once per process.
+    pub fn open_with(url: &str, s3: &S3Settings) -> Result<Store, StoreError> {
+        if url.starts_with("s3://") {
+            let os = s3::backend(url, s3)?;
+            return Ok(Store {
+                os: faults::KillAtWrite::from_env(os),
+                kind: BackendKind::S3,
+                // An S3 put is durable when the server acknowledges it.
+                durability: Arc::new(Volatile),
+                url: url.to_string(),
+                local_root: None,
+            });
+        }
         if let Some(rest) = url.strip_prefix("file://") {
             let root = std::path::PathBuf::from(rest);
             if !root.is_absolute() {
@@ -212,6 +261,7 @@ impl Store {
                 .with_automatic_cleanup(true);
             Ok(Store {
                 os: faults::KillAtWrite::from_env(Arc::new(fs)),
+                kind: BackendKind::Local,
                 durability: Arc::new(SyncFs::new(root.clone())),
                 url: url.to_string(),
                 local_root: Some(root),
@@ -233,12 +283,23 @@ impl Store {
         durability: Arc<dyn Durability>,
         url: &str,
     ) -> Store {
+        let kind = if url.starts_with("s3://") {
+            BackendKind::S3
+        } else {
+            BackendKind::Memory
+        };
         Store {
             os,
+            kind,
             durability,
             url: url.to_string(),
             local_root: None,
         }
+    }
+
+    /// Which kind of backend it is on.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
     }
 
     /// The URL it was opened with.
@@ -312,15 +373,99 @@ impl Store {
     }
 
     /// Replaces an object atomically: written under `staging/` first, then renamed over the
-    /// target, because LocalFileSystem has no `PutMode::Update`. Used only for the objects
-    /// OCFL requires to change: an object's root inventory and its sidecar.
+    /// target, because LocalFileSystem has no `PutMode::Update`. On S3 a plain put already
+    /// replaces atomically (readers see the old or the new object, never a mix) and a rename
+    /// would be a copy and a delete. Used only for the objects OCFL requires to change (an
+    /// object's root inventory and its sidecar) and the ledger's current checkpoint.
     pub(crate) async fn put_replace(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
+        if self.kind == BackendKind::S3 {
+            return self
+                .os
+                .put(path, PutPayload::from_bytes(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::backend("put", path, e));
+        }
         let tmp = path_of(["staging", &random_hex(16)]);
         self.put_create(&tmp, bytes).await?;
         self.os
             .rename(&tmp, path)
             .await
             .map_err(|e| StoreError::backend("rename", path, e))
+    }
+
+    /// Replaces an object whatever is there. Only for restoring bytes the ledger vouches for
+    /// (a replica being caught up, a damaged copy being repaired: `crate::replica`), never for
+    /// a new write.
+    pub(crate) async fn put_overwrite(&self, path: &Path, bytes: Bytes) -> Result<(), StoreError> {
+        self.os
+            .put(path, PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::backend("put", path, e))
+    }
+
+    /// The names of the store's top-level folders (one delimited listing).
+    pub async fn list_top_prefixes(&self) -> Result<Vec<String>, StoreError> {
+        let root = Path::from("");
+        let r = self
+            .os
+            .list_with_delimiter(None)
+            .await
+            .map_err(|e| StoreError::backend("list", &root, e))?;
+        Ok(r.common_prefixes
+            .iter()
+            .filter_map(|p| p.parts().next_back().map(|s| s.as_ref().to_string()))
+            .collect())
+    }
+
+    /// Reads and parses a JSON object with the version a conditional update needs; None when
+    /// absent.
+    pub(crate) async fn get_json_versioned<T: DeserializeOwned>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(T, object_store::UpdateVersion)>, StoreError> {
+        let r = match self.os.get(path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(StoreError::backend("get", path, e)),
+        };
+        let version = object_store::UpdateVersion {
+            e_tag: r.meta.e_tag.clone(),
+            version: r.meta.version.clone(),
+        };
+        let bytes = r
+            .bytes()
+            .await
+            .map_err(|e| StoreError::backend("get", path, e))?;
+        let value = serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+        Ok(Some((value, version)))
+    }
+
+    /// Replaces an object only if it is still the version read: a conditional update
+    /// (`If-Match`) where the backend has one (S3, memory); LocalFileSystem has none, so
+    /// there it is [`Store::put_replace`] and the caller's own check is all there is.
+    pub(crate) async fn put_replace_if(
+        &self,
+        path: &Path,
+        bytes: Bytes,
+        version: object_store::UpdateVersion,
+    ) -> Result<(), StoreError> {
+        if self.kind == BackendKind::Local {
+            return self.put_replace(path, bytes).await;
+        }
+        let opts = PutOptions {
+            mode: PutMode::Update(version),
+            ..Default::default()
+        };
+        self.os
+            .put_opts(path, PutPayload::from_bytes(bytes), opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::backend("put", path, e))
     }
 
     /// Reads a whole (small) object; None when absent.
@@ -442,5 +587,6 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 pub use objects::{
-    ledger_index_of_message, ledger_marker, CommitPlan, CommitPoint, Intent, Removal, REMOVALS,
+    ledger_index_of_message, ledger_marker, sidecar, CommitPlan, CommitPoint, Intent, Removal,
+    REMOVALS,
 };

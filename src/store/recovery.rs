@@ -96,8 +96,10 @@ impl Store {
             self.delete(&p).await?;
             report.staging_removed += 1;
         }
-        report.orphans_removed +=
-            self.sweep_orphans(&["staging".into(), "intents".into(), "locks".into()]);
+        report.orphans_removed += self.sweep_orphans(&["staging".into(), "intents".into()]);
+        // Other writers put to `locks/` without the lock (that is how they wait for it), so
+        // only a half-written file too old to be a put in flight is an orphan there.
+        report.orphans_removed += self.sweep_stale_lock_orphans();
         if !report.is_clean() {
             self.sync().await?;
         }
@@ -143,6 +145,30 @@ impl Store {
             }
         }
         removed
+    }
+
+    /// `locks/**/<name>#<n>` files older than a minute: left by a process killed while it
+    /// tried to take the lock (only on a local store).
+    fn sweep_stale_lock_orphans(&self) -> usize {
+        let Some(root) = &self.local_root else {
+            return 0;
+        };
+        let old = |e: &walkdir::DirEntry| {
+            e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60))
+        };
+        walkdir::WalkDir::new(root.join("locks"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_type().is_file() && is_staging_name(&e.file_name().to_string_lossy())
+            })
+            .filter(old)
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count()
     }
 
     /// Removes the versions an uncommitted intent names, newest state first.

@@ -34,14 +34,30 @@ pub fn conformance() -> PathBuf {
 pub struct Archive {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
+    /// Environment every run gets (the `AWS_*` of an `s3://` store).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Archive {
     pub fn new() -> Archive {
+        Archive::on_store(None, Vec::new())
+    }
+
+    /// An archive on a fresh prefix of the test's moto server (None when moto is missing).
+    pub fn on_s3() -> Option<Archive> {
+        let m = moto()?;
+        Some(Archive::on_store(Some(&m.url()), m.env()))
+    }
+
+    /// An archive on the given store URL (default `<home>/store`), runs getting `env`.
+    pub fn on_store(url: Option<&str>, env: Vec<(&'static str, String)>) -> Archive {
         let dir = tempfile::tempdir().expect("temp dir");
         let home = dir.path().join("home");
-        let a = Archive { dir, home };
-        let out = a.run(&["init"]);
+        let a = Archive { dir, home, env };
+        let out = match url {
+            Some(u) => a.run(&["init", "--store", u]),
+            None => a.run(&["init"]),
+        };
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -61,6 +77,7 @@ impl Archive {
         c.arg("--home").arg(&self.home).arg("--as").arg("tester");
         c.args(args);
         c.env_remove("STRONGROOM_TEST_KILL_AT_WRITE");
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
@@ -309,18 +326,143 @@ pub fn next_year_package(
     bag
 }
 
-/// One store per backend for the conformance suites (`memory://` and a `file://` temp dir;
-/// `s3://` joins when the scale issue lands): (name, store, the temp dir to keep alive).
+/// One store per backend for the conformance suites: `memory://`, a `file://` temp dir and,
+/// when moto is installed (`tools/test` installs it), an `s3://` prefix in a bucket of a
+/// `moto_server` this test process started: (name, store, the temp dir to keep alive).
 pub fn backends() -> Vec<(String, strongroom::store::Store, Option<tempfile::TempDir>)> {
     use strongroom::store::Store;
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("file://{}", dir.path().join("store").display());
-    vec![
+    let mut all = vec![
         (
             "memory".into(),
             Store::open("memory://").expect("memory"),
             None,
         ),
         ("file".into(), Store::open(&url).expect("file"), Some(dir)),
-    ]
+    ];
+    if let Some(m) = moto() {
+        all.push(("s3".into(), m.store(), None));
+    }
+    all
+}
+
+/// A `moto_server` on 127.0.0.1, started once per test process on a free port and stopped
+/// when the process exits (its shell wrapper kills it when our end of its stdin closes).
+pub struct Moto {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The one bucket the tests use; each store takes its own random prefix in it.
+    pub bucket: String,
+    _child: std::sync::Mutex<std::process::Child>,
+}
+
+impl Moto {
+    /// The settings that reach this server.
+    pub fn settings(&self) -> strongroom::store::S3Settings {
+        strongroom::store::S3Settings {
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            path_style: Some(true),
+            access_key_id: Some("testing".into()),
+            secret_access_key: Some("testing".into()),
+            session_token: None,
+            allow_http: Some(true),
+        }
+    }
+
+    /// A fresh `s3://` URL (a new random prefix).
+    pub fn url(&self) -> String {
+        format!("s3://{}/t{}", self.bucket, strongroom::store::random_hex(8))
+    }
+
+    /// A store on a fresh prefix.
+    pub fn store(&self) -> strongroom::store::Store {
+        strongroom::store::Store::open_with(&self.url(), &self.settings()).expect("s3 store")
+    }
+
+    /// The `AWS_*` variables a child `strongroom` needs to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false".into()),
+        ]
+    }
+}
+
+fn moto_server_path() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("STRONGROOM_MOTO_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    p.exists().then_some(p)
+}
+
+/// The shared moto server, or None (and a note on stderr) when moto is not installed; in CI
+/// (`STRONGROOM_REQUIRE_CROSSCHECKS` set) a missing moto is a failure.
+pub fn moto() -> Option<&'static Moto> {
+    static MOTO: std::sync::OnceLock<Option<Moto>> = std::sync::OnceLock::new();
+    MOTO.get_or_init(start_moto).as_ref()
+}
+
+fn start_moto() -> Option<Moto> {
+    use std::io::{Read, Write};
+    let Some(server) = moto_server_path() else {
+        if std::env::var("STRONGROOM_REQUIRE_CROSSCHECKS").is_ok_and(|v| !v.is_empty()) {
+            panic!("moto_server not found: run tools/test or set STRONGROOM_MOTO_SERVER");
+        }
+        eprintln!("note: moto_server not installed; s3:// cases skipped (tools/test installs it)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // The shell waits on its stdin; when this process exits (however it ends) the pipe
+    // closes and the shell kills the server.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid; wait $pid"#)
+        .arg(&server)
+        .arg(port.to_string())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start moto_server");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let bucket = "strongroom-tests".to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        // Create the bucket (moto accepts unsigned requests); success means it is up.
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let req = format!(
+                "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let mut resp = String::new();
+            if s.write_all(req.as_bytes()).is_ok() && s.read_to_string(&mut resp).is_ok() {
+                if resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200") {
+                    break;
+                }
+                panic!("moto refused to create the test bucket: {resp}");
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut child = child;
+    // Keep our end of the pipe open for the life of the process.
+    let stdin = child.stdin.take();
+    std::mem::forget(stdin);
+    Some(Moto {
+        endpoint,
+        bucket,
+        _child: std::sync::Mutex::new(child),
+    })
 }
