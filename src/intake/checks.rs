@@ -553,6 +553,17 @@ async fn archive_holds(store: &Store, ledger_size: u64, refcode: &str) -> Result
         .is_some())
 }
 
+/// Whether the record with this 档号 left the archive (destroyed or transferred out): its
+/// number is accounted for, not a gap.
+async fn disposed(store: &Store, refcode: &str) -> Result<bool, crate::ledger::log::LedgerError> {
+    let Ok(rc) = RefCode::parse(refcode) else {
+        return Ok(false);
+    };
+    Ok(crate::retention::state::tombstone(store, &object_id(&rc))
+        .await?
+        .is_some())
+}
+
 /// Checks each record's own retention against the schedule in force: a record whose class the
 /// schedule gives another period (a rule's `period`) is flagged with a warning, never
 /// refused, since the record's own retention decides (`retention-policies/README.md`).
@@ -601,7 +612,7 @@ pub fn against_schedule(
 }
 
 /// Checks against what the archive already holds: no 档号 twice, no gap in a series run
-/// unless the archive holds the missing numbers.
+/// unless the archive holds the missing numbers (or held them: destroyed or transferred out).
 ///
 /// A 档号 whose record was destroyed or transferred out keeps its tombstone: it is refused
 /// too, since taking it in again would bring back, under the same 档号 and object id, a record
@@ -656,6 +667,7 @@ pub async fn against_archive(
         for n in lo..hi {
             if !numbers.contains(&n)
                 && !archive_holds(store, ledger_size, &series.refcode(n)).await?
+                && !disposed(store, &series.refcode(n)).await?
             {
                 missing.push(n);
             }

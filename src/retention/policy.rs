@@ -754,6 +754,16 @@ action = "destroy"
         );
     }
 
+    /// (event date or none, code, as-of, due on, due, years kept)
+    type EventRow = (
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        bool,
+        u32,
+    );
+
     #[test]
     fn event_triggers_count_from_the_day_after_the_recorded_date() {
         let p = Policy::parse(
@@ -761,8 +771,7 @@ action = "destroy"
              event = 'licence-expired'\naction = 'destroy'\n",
         )
         .unwrap();
-        // (event date or none, code, as-of, due on, due, years kept)
-        let table: Vec<(Option<&str>, &str, &str, Option<&str>, bool, u32)> = vec![
+        let table: Vec<EventRow> = vec![
             (None, "D10", "2099-01-01", None, false, 0),
             (
                 Some("2020-06-30"),
