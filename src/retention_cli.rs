@@ -867,10 +867,18 @@ pub async fn show_tombstone(store: &Store, reference_code: &str, json: bool) -> 
     if json {
         print_json(&serde_json::json!({"reference_code": t.reference_code, "destroyed": t}))?;
     } else {
+        let how = if t.disposition == "transferred" {
+            "TRANSFERRED OUT (移交)"
+        } else {
+            "DESTROYED (销毁)"
+        };
         println!(
-            "档号 {}  DESTROYED (销毁) on {} by batch {}",
+            "档号 {}  {how} on {} by batch {}",
             t.reference_code, t.destroyed_on, t.batch
         );
+        if let Some(r) = &t.receipt_sha256 {
+            println!("  receiving archive's receipt: {r}");
+        }
         println!("  title: {}", t.title);
         println!("  object: {} (last version {})", t.object_id, t.version);
         println!("  last inventory sha512: {}", t.inventory_sha512);

@@ -1220,6 +1220,14 @@ fn a_refcode_transferred_out_is_refused_when_sent_back() {
         b_key.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{c:#}");
+    let shown = a.run(&["show", SAMPLE_R1]);
+    ok(&shown, "show of a transferred record");
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("TRANSFERRED OUT (移交) on"), "{shown}");
+    assert!(
+        shown.contains(c["receipt_sha256"].as_str().unwrap()),
+        "{shown}"
+    );
     // The same transfer again is an answered question (its receipt); the same records under a
     // new transfer identifier are refused.
     let bag = sample_copy(a.dir.path(), "sent-back");
