@@ -175,7 +175,7 @@ enum Command {
         #[command(flatten)]
         args: copy_cli::CopyArgs,
     },
-    /// Retention (保管期限): the due list, re-appraisal.
+    /// Retention (保管期限): the due list, named events, re-appraisal.
     Retention {
         #[command(subcommand)]
         command: retention_cli::RetentionCommand,
@@ -428,6 +428,10 @@ async fn run(cli: &Cli) -> Result<u8> {
                     o.insert(
                         "amendments".into(),
                         serde_json::to_value(&extra.amendments)?,
+                    );
+                    o.insert(
+                        "retention_events".into(),
+                        serde_json::to_value(&extra.retention_events)?,
                     );
                 }
                 print_json(&j)?;
@@ -830,6 +834,7 @@ async fn transfer(
         actor: actor(cli),
         threads: 0,
         seal_policy: home.config.seals.clone(),
+        retention_policy: Some(retention_cli::policy_in_force(&home)?),
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

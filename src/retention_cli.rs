@@ -1,4 +1,4 @@
-//! `strongroom retention …`, `hold …`, `dispose …` and `amend --set`: thin glue over
+//! `strongroom retention …` (due, event, extend), `hold …`, `dispose …` and `amend --set`: thin glue over
 //! [`strongroom::retention`] that opens the archive, calls the library and prints. Exit codes:
 //! 0 done, 1 refused or invalid (the message says why), 2 usage or environment errors
 //! (returned as `Err`).
@@ -12,7 +12,7 @@ use strongroom::access::{self, RecordView};
 use strongroom::home::Home;
 use strongroom::ledger::entry::Entry;
 use strongroom::retention::{
-    appraise, dispose, due, hold, policy, transfer_out, Action, Policy, RetentionError,
+    appraise, dispose, due, event, hold, policy, transfer_out, Action, Policy, RetentionError,
     RetentionState,
 };
 use strongroom::store::{self, Store};
@@ -34,6 +34,26 @@ pub enum RetentionCommand {
         #[arg(long)]
         csv: bool,
         /// The retention schedule (default: <home>/retention-policy.toml, else the shipped one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Record a named event (起算事件) for records: rules with `trigger = "event"` naming it
+    /// count their period from the day after DATE.
+    Event {
+        /// 档号 of the records it concerns.
+        #[arg(required = true)]
+        reference_codes: Vec<String>,
+        /// The event's name, as the schedule's rule names it (e.g. licence-expired).
+        #[arg(long)]
+        name: String,
+        /// The day it happened (YYYY-MM-DD, China Standard Time; not after today).
+        #[arg(long)]
+        date: String,
+        /// What happened, on whose word (e.g. the court's ruling, the licence's number).
+        #[arg(long)]
+        reason: String,
+        /// The schedule to check the name against (default: <home>/retention-policy.toml,
+        /// else the shipped one); a name no rule uses is recorded with a warning.
         #[arg(long)]
         policy: Option<PathBuf>,
     },
@@ -174,6 +194,13 @@ pub async fn transfer_out(
                 Ok(c) => {
                     if json {
                         print_json(&c)?;
+                    } else if c.already_confirmed {
+                        println!(
+                            "batch {batch} was already confirmed with this receipt ({}): its {} \
+                             record(s) are no longer here",
+                            c.receipt_sha256,
+                            c.transferred.len()
+                        );
                     } else {
                         println!(
                             "batch {batch}: {} record(s) received by {} (receipt {}) and removed here",
@@ -250,6 +277,12 @@ fn load_policy(
     })
 }
 
+/// The schedule in force: `<home>/retention-policy.toml` when it exists, else the shipped
+/// one. A home schedule that does not parse is an error naming the file.
+pub fn policy_in_force(home: &Home) -> Result<Policy> {
+    Ok(load_policy(home, None)??)
+}
+
 /// The as-of date (default: today in China Standard Time) and the action, or why not.
 fn date_and_action(
     date: Option<&str>,
@@ -310,7 +343,63 @@ pub async fn retention(
             for (code, holds) in &list.held {
                 eprintln!("held, not listed: {code} ({})", holds.join(", "));
             }
+            for w in &list.waiting {
+                eprintln!(
+                    "not due, waiting for event {:?}: {} (rule {})",
+                    w.event, w.reference_code, w.rule
+                );
+            }
             Ok(0)
+        }
+        RetentionCommand::Event {
+            reference_codes,
+            name,
+            date,
+            reason,
+            policy: policy_file,
+        } => {
+            let key = home.key()?;
+            let today = policy::today_cst();
+            match event::record(
+                &store,
+                &key,
+                actor,
+                reference_codes,
+                name,
+                date,
+                reason,
+                today,
+            )
+            .await
+            {
+                Ok((applied, doc)) => {
+                    // A name no rule of the schedule in force uses starts no period: say so,
+                    // since a misspelt name would otherwise go unnoticed until nothing falls due.
+                    let used = match load_policy(&home, policy_file.as_deref())? {
+                        Ok(p) => p.rules.iter().any(|r| r.event.as_deref() == Some(name)),
+                        Err(_) => true,
+                    };
+                    if !used {
+                        eprintln!(
+                            "warning: no rule of the schedule in force counts from event {name:?}; \
+                             it is recorded, but starts no period until a rule names it"
+                        );
+                    }
+                    if json {
+                        print_json(&serde_json::json!({"event": doc, "applied": applied}))?;
+                    } else {
+                        println!(
+                            "event {} ({name} on {}) recorded for {} record(s) (ledger entry {})",
+                            doc.event,
+                            doc.date,
+                            doc.reference_codes.len(),
+                            applied.ledger_index
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(e) => refused(e, json),
+            }
         }
         RetentionCommand::Extend {
             reference_code,
@@ -635,6 +724,8 @@ pub struct RetentionView {
     pub holds: Vec<serde_json::Value>,
     /// Every later version's entry: corrections and re-appraisals.
     pub amendments: Vec<serde_json::Value>,
+    /// Named events recorded for it (起算事件), in the order recorded.
+    pub retention_events: Vec<serde_json::Value>,
 }
 
 /// The holds and amendments of a record, for `show`.
@@ -649,6 +740,17 @@ pub async fn show_extra(store: &Store, v: &RecordView) -> Result<RetentionView> 
                 "authority": h.doc.authority, "placed_by": h.doc.placed_by,
                 "placed_at": h.doc.placed_at,
                 "lifted_by": h.lift_approvals.iter().map(|a| a.by.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let retention_events = st
+        .events_naming(&v.reference_code)
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "event": e.event, "name": e.name, "date": e.date, "reason": e.reason,
+                "recorded_by": e.recorded_by, "recorded_at": e.recorded_at,
+                "ledger_index": e.ledger_index,
             })
         })
         .collect();
@@ -680,7 +782,11 @@ pub async fn show_extra(store: &Store, v: &RecordView) -> Result<RetentionView> 
             amendments.push(serde_json::Value::Object(m));
         }
     }
-    Ok(RetentionView { holds, amendments })
+    Ok(RetentionView {
+        holds,
+        amendments,
+        retention_events,
+    })
 }
 
 /// Prints the retention part of `show`.
@@ -700,6 +806,21 @@ pub fn print_extra(x: &RetentionView) {
                 h["reason"].as_str().unwrap_or_default(),
                 h["placed_by"].as_str().unwrap_or_default(),
                 h["placed_at"].as_str().unwrap_or_default(),
+            );
+        }
+    }
+    if !x.retention_events.is_empty() {
+        println!("events (起算事件):");
+        for e in &x.retention_events {
+            println!(
+                "  {} {} on {}: {} (recorded by {} at {}, ledger {})",
+                e["event"].as_str().unwrap_or_default(),
+                e["name"].as_str().unwrap_or_default(),
+                e["date"].as_str().unwrap_or_default(),
+                e["reason"].as_str().unwrap_or_default(),
+                e["recorded_by"].as_str().unwrap_or_default(),
+                e["recorded_at"].as_str().unwrap_or_default(),
+                e["ledger_index"]
             );
         }
     }
@@ -746,10 +867,18 @@ pub async fn show_tombstone(store: &Store, reference_code: &str, json: bool) -> 
     if json {
         print_json(&serde_json::json!({"reference_code": t.reference_code, "destroyed": t}))?;
     } else {
+        let how = if t.disposition == "transferred" {
+            "TRANSFERRED OUT (移交)"
+        } else {
+            "DESTROYED (销毁)"
+        };
         println!(
-            "档号 {}  DESTROYED (销毁) on {} by batch {}",
+            "档号 {}  {how} on {} by batch {}",
             t.reference_code, t.destroyed_on, t.batch
         );
+        if let Some(r) = &t.receipt_sha256 {
+            println!("  receiving archive's receipt: {r}");
+        }
         println!("  title: {}", t.title);
         println!("  object: {} (last version {})", t.object_id, t.version);
         println!("  last inventory sha512: {}", t.inventory_sha512);

@@ -313,6 +313,7 @@ fn options(dir: &std::path::Path) -> IntakeOptions {
         actor: "tester".into(),
         threads: 1,
         seal_policy: Default::default(),
+        retention_policy: None,
     }
 }
 

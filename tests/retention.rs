@@ -804,20 +804,538 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
         assert_eq!(e["receipt_sha256"], c["receipt_sha256"]);
         assert_eq!(e["batch"], 1);
     }
-    refused(
-        &a.run(&[
-            "transfer-out",
-            "confirm",
-            "1",
-            receipt.to_str().unwrap(),
-            "--key",
-            b_key.to_str().unwrap(),
-        ]),
-        "confirming twice",
-        "already confirmed",
-    );
+    // Confirming again with the same receipt changes nothing and says so.
+    let before = a.snapshot();
+    let (code, again) = a.json(&[
+        "transfer-out",
+        "confirm",
+        "1",
+        receipt.to_str().unwrap(),
+        "--key",
+        b_key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{again:#}");
+    assert_eq!(again["already_confirmed"], true);
+    assert_eq!(again["transferred"], c["transferred"]);
+    assert_eq!(a.snapshot(), before);
     verify_all(&a.home);
     verify_all(&b.home);
 }
 
 const SAMPLE_R1: &str = "0194-WS·2016-D30-BGS-0001";
+
+// --- Named events, the schedule at intake, disposed 档号 sent again, transfer-out crashes ---
+
+const XK1: &str = "0194-WS·2016-D10-XK-0001";
+const XK2: &str = "0194-WS·2016-D10-XK-0002";
+const XK3: &str = "0194-WS·2016-D5-XK-0001";
+
+/// The example schedule shipped with an event rule (行政许可 licence files, organization XK).
+fn licence_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("retention-policies/licence-expiry.example.toml")
+}
+
+/// The sample transfer re-coded as 行政许可 licence files (机构或问题 XK): two D10, one D5.
+fn licence_package(dir: &Path) -> PathBuf {
+    let bag = sample_copy(dir, "licence-package");
+    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
+        let (code, item) = [(XK1, 1), (XK2, 2), (XK3, 1)][i];
+        rec["reference_code"] = code.into();
+        rec["retention"] = code.split('-').nth(2).unwrap().into();
+        rec["organization"] = "XK".into();
+        rec["item_number"] = item.into();
+        write_json(&bag.join("data").join(&folder).join("record.json"), &rec);
+    }
+    rebag(&bag, &[("External-Identifier", "XK-2016-0001")]);
+    bag
+}
+
+fn due_with(a: &Archive, policy: &Path, as_of: &str) -> Value {
+    let (code, v) = a.json(&[
+        "retention",
+        "due",
+        "--as-of",
+        as_of,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{v:#}");
+    v
+}
+
+fn item_codes(list: &Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference_code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_named_event_starts_the_period_of_the_rules_that_count_from_it() {
+    let a = Archive::new();
+    a.accept(&licence_package(a.dir.path()));
+    let policy = licence_policy();
+
+    // Nothing recorded: never due, and the list says which event each record waits for.
+    let v = due_with(&a, &policy, "2099-01-01");
+    assert!(item_codes(&v, "items").is_empty(), "{v:#}");
+    assert_eq!(item_codes(&v, "waiting"), vec![XK1, XK2, XK3]);
+    for w in v["waiting"].as_array().unwrap() {
+        assert_eq!(w["event"], "licence-expired");
+        assert_eq!(w["rule"], "licence-expiry");
+        assert!(w["reason"]
+            .as_str()
+            .unwrap()
+            .contains("TRIGGER_EVENT_NOT_RECORDED"));
+    }
+    let out = a.run(&[
+        "retention",
+        "due",
+        "--as-of",
+        "2099-01-01",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    ok(&out, "due as text");
+    assert!(text(&out.stderr).contains(&format!("waiting for event \"licence-expired\": {XK1}")));
+
+    // Bad input is refused with the reason and changes nothing.
+    let before = a.snapshot();
+    let ev = |refs: &[&str], name: &str, date: &str, reason: &str| {
+        let mut args = vec!["retention", "event"];
+        args.extend_from_slice(refs);
+        args.extend_from_slice(&["--name", name, "--date", date, "--reason", reason]);
+        a.run(&args)
+    };
+    let reason = "许可证（2016）某政许字第12号有效期届满";
+    for (out, what, says) in [
+        (
+            ev(
+                &["0194-WS·2016-D10-XK-0009"],
+                "licence-expired",
+                "2020-06-30",
+                reason,
+            ),
+            "an unknown record",
+            "no record",
+        ),
+        (
+            ev(&[XK1], "licence-expired", "2020-02-30", reason),
+            "an impossible date",
+            "not a date",
+        ),
+        (
+            ev(&[XK1], "licence-expired", "2999-01-01", reason),
+            "a date to come",
+            "after today",
+        ),
+        (
+            ev(&[XK1], "licence expired", "2020-06-30", reason),
+            "a name with a space",
+            "without spaces",
+        ),
+        (
+            ev(&[XK1], "licence-expired", "2020-06-30", " "),
+            "no reason",
+            "--reason",
+        ),
+    ] {
+        refused(&out, what, says);
+    }
+    assert_eq!(a.snapshot(), before, "a refused event changed the store");
+
+    // Recorded for XK1 and XK3: each counts from the day after, 2020-07-01.
+    let (code, v) = a.json(&[
+        "retention",
+        "event",
+        XK1,
+        XK3,
+        "--name",
+        "licence-expired",
+        "--date",
+        "2020-06-30",
+        "--reason",
+        reason,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["event"]["event"], "E1");
+    let index = v["applied"]["ledger_index"].as_u64().unwrap();
+    let (_, entry) = a.json(&["ledger", "show", &index.to_string()]);
+    assert_eq!(entry["type"], "retention.event.recorded");
+    assert_eq!(entry["name"], "licence-expired");
+    assert_eq!(entry["date"], "2020-06-30");
+    assert_eq!(entry["reference_codes"], serde_json::json!([XK1, XK3]));
+
+    // D5 is due on 2025-07-01, D10 on 2030-07-01; XK2 still waits.
+    let v = due_with(&a, &policy, "2025-06-30");
+    assert!(item_codes(&v, "items").is_empty(), "{v:#}");
+    let v = due_with(&a, &policy, "2025-07-01");
+    assert_eq!(item_codes(&v, "items"), vec![XK3]);
+    assert_eq!(v["items"][0]["due_on"], "2025-07-01");
+    assert_eq!(v["items"][0]["kept_years"], 5);
+    assert!(v["items"][0]["remarks"]
+        .as_str()
+        .unwrap()
+        .contains("counted from event licence-expired of 2020-06-30"));
+    assert_eq!(item_codes(&v, "waiting"), vec![XK2]);
+    let v = due_with(&a, &policy, "2030-07-01");
+    assert_eq!(item_codes(&v, "items"), vec![XK1, XK3]);
+
+    // A name no rule of the schedule in force uses is recorded, with a warning; it starts
+    // nothing.
+    let out = ev(&[XK2], "case-closed-on-appeal", "2021-03-01", "二审终结");
+    ok(&out, "an event no rule uses");
+    assert!(
+        text(&out.stderr).contains("no rule of the schedule in force"),
+        "{}",
+        text(&out.stderr)
+    );
+    let v = due_with(&a, &policy, "2099-01-01");
+    assert_eq!(item_codes(&v, "waiting"), vec![XK2]);
+
+    // `show` lists the events of a record.
+    let (code, shown) = a.json(&["show", XK1]);
+    assert_eq!(code, Some(0), "{shown:#}");
+    let events = shown["retention_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["name"], "licence-expired");
+    assert_eq!(events[0]["date"], "2020-06-30");
+    assert_eq!(events[0]["reason"], reason);
+    let out = a.run(&["show", XK1]);
+    assert!(text(&out.stdout).contains("E1 licence-expired on 2020-06-30"));
+
+    // A batch proposed under the schedule takes the records the event made due.
+    let (code, v) = a.json(&[
+        "dispose",
+        "propose",
+        "--as-of",
+        "2030-07-01",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(item_codes(&v["batch"], "items"), vec![XK1, XK3]);
+    verify_all(&a.home);
+}
+
+#[test]
+fn intake_flags_a_record_whose_class_the_schedule_in_force_gives_another_period() {
+    let a = Archive::new();
+    // A home schedule that does not parse stops a transfer, naming the file; nothing stored.
+    let home_policy = a.home.join("retention-policy.toml");
+    std::fs::write(&home_policy, "format_version = 1\n").unwrap();
+    let bag = licence_package(a.dir.path());
+    let before = a.snapshot();
+    let out = a.run(&["transfer", bag.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("retention-policy.toml"));
+    assert_eq!(a.snapshot(), before);
+
+    // The example schedule gives licence files D10: XK3 (D5) is flagged, and accepted.
+    std::fs::copy(licence_policy(), &home_policy).unwrap();
+    let v = a.accept(&bag);
+    let auth = v["receipt"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "authenticity")
+        .unwrap()
+        .clone();
+    assert_eq!(auth["result"], "passed", "{auth:#}");
+    assert_eq!(auth["warnings"], 1, "{auth:#}");
+    let evidence = |code: &str| -> Value {
+        let out = a.run(&["get", code, "evidence/intake.json"]);
+        ok(&out, "get the evidence");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let flagged: Vec<Value> = evidence(XK3)["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "RETENTION_PERIOD_DIFFERS")
+        .cloned()
+        .collect();
+    assert_eq!(flagged.len(), 1, "{flagged:#?}");
+    assert_eq!(flagged[0]["severity"], "warning");
+    assert_eq!(flagged[0]["expected"], "D10");
+    assert_eq!(flagged[0]["found"], "D5");
+    assert!(flagged[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("rule licence-expiry"));
+    for code in [XK1, XK2] {
+        assert!(
+            !evidence(code)["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["code"] == "RETENTION_PERIOD_DIFFERS"),
+            "{code} has the period the schedule gives"
+        );
+    }
+    // The record's own retention decides; the due list flags it too.
+    let (code, shown) = a.json(&["show", XK3]);
+    assert_eq!(code, Some(0));
+    assert_eq!(shown["metadata"]["retention"], "D5");
+}
+
+#[test]
+fn a_refcode_that_was_destroyed_or_transferred_out_is_refused_when_sent_again() {
+    let a = archive();
+    let batch = approved_batch(&a);
+    let (code, x) = execute(&a, batch);
+    assert_eq!(code, Some(0), "{x:#}");
+    let destroyed_on = x["certificate"]["executed_on"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The agency sends the same records again under a new transfer identifier.
+    let bag = due_package(a.dir.path());
+    rebag(&bag, &[("External-Identifier", "YJ-2016-0002")]);
+    let before = a.snapshot();
+    let (code, report) = a.json(&["transfer", bag.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(a.snapshot(), before, "a refused transfer changed the store");
+    let findings = report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .clone();
+    for r in [R1, R3] {
+        let f = findings
+            .iter()
+            .find(|f| f["code"] == "REFCODE_DISPOSED" && f["record"].as_str().unwrap().contains(r))
+            .unwrap_or_else(|| panic!("{r}: {findings:#?}"));
+        let m = f["message"].as_str().unwrap();
+        assert!(
+            m.contains(&format!(
+                "destroyed (销毁) on {destroyed_on} by disposition batch {batch}"
+            )),
+            "{m}"
+        );
+        assert_eq!(f["severity"], "error");
+    }
+    // R2 is still here: the ordinary duplicate finding.
+    assert!(findings
+        .iter()
+        .any(|f| f["code"] == "REFCODE_EXISTS" && f["record"].as_str().unwrap().contains(R2)));
+    for r in [R1, R3] {
+        refused(
+            &a.run(&["get", r, "record.json"]),
+            "get after the refused transfer",
+            "destroyed on",
+        );
+    }
+
+    // A destroyed number inside a run is accounted for, not a gap: R1 (D5-0001) again with a
+    // new D5-0003 is refused for R1 alone, not for skipping R3 (D5-0002).
+    let bag = sample_copy(a.dir.path(), "skips-a-destroyed-number");
+    let recoded = [R1, "0194-WS·2016-D5-BGS-0003", "0194-WS·2016-D10-BGS-0002"];
+    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
+        let code = recoded[i];
+        rec["reference_code"] = code.into();
+        rec["retention"] = code.split('-').nth(2).unwrap().into();
+        rec["item_number"] = code[code.len() - 1..].parse::<u32>().unwrap().into();
+        write_json(&bag.join("data").join(&folder).join("record.json"), &rec);
+    }
+    rebag(&bag, &[("External-Identifier", "YJ-2016-0003")]);
+    let (code, report) = a.json(&["transfer", bag.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["REFCODE_DISPOSED"], "{report:#}");
+    verify_all(&a.home);
+}
+
+/// An archive with a transfer batch of the sample's three records, approved and written out,
+/// and a second archive that took the package; returns (A, B, the receipt file, B's key).
+fn transferred_out() -> (Archive, Archive, PathBuf, PathBuf) {
+    let a = Archive::new();
+    a.accept(&sample());
+    let policy = a.dir.path().join("to-state-archives.toml");
+    std::fs::write(
+        &policy,
+        "format_version = 1\nname = \"移交进馆\"\n[[rule]]\nid = \"ws-transfer\"\n\
+         match = { category = [\"WS\"] }\ntrigger = \"year_end\"\naction = \"transfer\"\n",
+    )
+    .unwrap();
+    let (code, v) = json_as(
+        &a,
+        "carol",
+        &[
+            "dispose",
+            "propose",
+            "--action",
+            "transfer",
+            "--as-of",
+            "2047-01-01",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{v:#}");
+    ok(
+        &run_as(&a, "alice", &["dispose", "approve", "1"]),
+        "approve 1",
+    );
+    ok(
+        &run_as(&a, "bob", &["dispose", "approve", "1"]),
+        "approve 2",
+    );
+    let pkg = a.dir.path().join("package");
+    let (code, p) = a.json(&["transfer-out", "1", "--to", pkg.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{p:#}");
+    let b = Archive::new();
+    let receipt = b.dir.path().join("receipt.txt");
+    ok(
+        &b.run(&[
+            "transfer",
+            pkg.to_str().unwrap(),
+            "--receipt",
+            receipt.to_str().unwrap(),
+        ]),
+        "the second archive's transfer",
+    );
+    let b_key = b.home.join("archive.pub");
+    (a, b, receipt, b_key)
+}
+
+#[test]
+fn a_refcode_transferred_out_is_refused_when_sent_back() {
+    let (a, _b, receipt, b_key) = transferred_out();
+    let (code, c) = a.json(&[
+        "transfer-out",
+        "confirm",
+        "1",
+        receipt.to_str().unwrap(),
+        "--key",
+        b_key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{c:#}");
+    let shown = a.run(&["show", SAMPLE_R1]);
+    ok(&shown, "show of a transferred record");
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("TRANSFERRED OUT (移交) on"), "{shown}");
+    assert!(
+        shown.contains(c["receipt_sha256"].as_str().unwrap()),
+        "{shown}"
+    );
+    // The same transfer again is an answered question (its receipt); the same records under a
+    // new transfer identifier are refused.
+    let bag = sample_copy(a.dir.path(), "sent-back");
+    rebag(&bag, &[("External-Identifier", "YJ-2016-0009")]);
+    let before = a.snapshot();
+    let (code, report) = a.json(&["transfer", bag.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(a.snapshot(), before);
+    let all = report.to_string();
+    assert!(all.contains("REFCODE_DISPOSED"), "{report:#}");
+    assert!(
+        all.contains("transferred out (移交) on") && all.contains("by disposition batch 1"),
+        "{report:#}"
+    );
+}
+
+fn confirm_in(home: &Path, receipt: &Path, key: &Path, kill_at: Option<usize>) -> Output {
+    let mut c = Command::new(bin());
+    c.arg("--home").arg(home).arg("--as").arg("carol").args([
+        "--json",
+        "transfer-out",
+        "confirm",
+        "1",
+        receipt.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    match kill_at {
+        Some(n) => c.env("STRONGROOM_TEST_KILL_AT_WRITE", n.to_string()),
+        None => c.env_remove("STRONGROOM_TEST_KILL_AT_WRITE"),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn a_crash_at_any_write_of_a_transfer_out_confirm_is_finished_by_confirming_again() {
+    let (a, _b, receipt, b_key) = transferred_out();
+    let codes = [
+        SAMPLE_R1,
+        "0194-WS·2016-D30-BGS-0002",
+        "0194-WS·2016-D30-BGS-0003",
+    ];
+    // How often the second confirm did the removal itself, and how often the recovery it runs
+    // first had finished a removal already committed: both must happen.
+    let (mut redone, mut finished) = (0, 0);
+    let mut n = 1;
+    loop {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        clone_home(&a.home, &home);
+        let out = confirm_in(&home, &receipt, &b_key, Some(n));
+        if out.status.code() == Some(0) {
+            eprintln!(
+                "a SIGKILL before each of the {} writes of a confirm: {redone} before its commit \
+                 point, {finished} after",
+                n - 1
+            );
+            assert!(n > 10, "a confirm has more writes than {n}");
+            assert!(redone > 0 && finished > 0, "{redone} {finished}");
+            break;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "write {n}: {}",
+            text(&out.stderr)
+        );
+        let again = confirm_in(&home, &receipt, &b_key, None);
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "write {n}: the second confirm: {}{}",
+            text(&again.stdout),
+            text(&again.stderr)
+        );
+        let c: Value = serde_json::from_slice(&again.stdout).unwrap();
+        assert_eq!(c["transferred"], serde_json::json!(codes), "write {n}");
+        if c["already_confirmed"] == true {
+            finished += 1;
+        } else {
+            redone += 1;
+        }
+        verify_all(&home);
+        for r in codes {
+            let out = Command::new(bin())
+                .arg("--home")
+                .arg(&home)
+                .args(["get", r, "record.json"])
+                .output()
+                .unwrap();
+            assert!(
+                text(&out.stderr).contains("transferred out on"),
+                "write {n}: {r}: {}",
+                text(&out.stderr)
+            );
+        }
+        assert!(
+            home.join("store/retention/batches/1/receipt.json").exists(),
+            "write {n}: the receipt is kept"
+        );
+        assert!(
+            !home.join("store/removals").exists()
+                || std::fs::read_dir(home.join("store/removals"))
+                    .unwrap()
+                    .count()
+                    == 0,
+            "write {n}: a removal was left behind"
+        );
+        n += 1;
+    }
+}

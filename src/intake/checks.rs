@@ -553,18 +553,99 @@ async fn archive_holds(store: &Store, ledger_size: u64, refcode: &str) -> Result
         .is_some())
 }
 
+/// Whether the record with this 档号 left the archive (destroyed or transferred out): its
+/// number is accounted for, not a gap.
+async fn disposed(store: &Store, refcode: &str) -> Result<bool, crate::ledger::log::LedgerError> {
+    let Ok(rc) = RefCode::parse(refcode) else {
+        return Ok(false);
+    };
+    Ok(crate::retention::state::tombstone(store, &object_id(&rc))
+        .await?
+        .is_some())
+}
+
+/// Checks each record's own retention against the schedule in force: a record whose class the
+/// schedule gives another period (a rule's `period`) is flagged with a warning, never
+/// refused, since the record's own retention decides (`retention-policies/README.md`).
+pub fn against_schedule(
+    plans: &[RecordPlan],
+    policy: &crate::retention::Policy,
+    agency: &str,
+) -> Vec<Finding> {
+    let today = crate::retention::policy::today_cst();
+    let mut out = Vec::new();
+    for p in plans {
+        let Ok(metadata) = serde_json::to_value(&p.metadata) else {
+            continue;
+        };
+        let facts = crate::retention::due::facts_of(&metadata, &p.metadata.reference_code, agency);
+        let e = policy.evaluate(&facts, today);
+        let Some(rule) = e.rule.as_deref() else {
+            continue;
+        };
+        let Some(period) = policy
+            .rules
+            .iter()
+            .find(|r| r.id == rule)
+            .and_then(|r| r.period.clone())
+            .filter(|p| *p != e.retention)
+        else {
+            continue;
+        };
+        let code = p.metadata.reference_code.as_str();
+        out.push(
+            Finding::warning(
+                "RETENTION_PERIOD_DIFFERS",
+                Category::Authenticity,
+                format!(
+                    "the retention schedule in force ({}) gives this record's class {period} \
+                     (rule {rule}), the record has {}; its own retention decides, an archivist \
+                     may re-appraise it",
+                    policy.name, e.retention
+                ),
+            )
+            .record(format!("{code} ({})", p.folder))
+            .expected_found(period, e.retention.clone()),
+        );
+    }
+    out
+}
+
 /// Checks against what the archive already holds: no 档号 twice, no gap in a series run
-/// unless the archive holds the missing numbers.
+/// unless the archive holds the missing numbers (or held them: destroyed or transferred out).
+///
+/// A 档号 whose record was destroyed or transferred out keeps its tombstone: it is refused
+/// too, since taking it in again would bring back, under the same 档号 and object id, a record
+/// the ledger says is gone.
 pub async fn against_archive(
     store: &Store,
     plans: &[RecordPlan],
-) -> Result<Vec<Finding>, StoreError> {
+) -> Result<Vec<Finding>, crate::ledger::log::LedgerError> {
     let mut out = Vec::new();
     let ledger_size = store.ledger_size().await?;
     let mut runs: BTreeMap<SeriesKey, BTreeSet<u32>> = BTreeMap::new();
     for p in plans {
         let code = p.metadata.reference_code.as_str();
-        if archive_holds(store, ledger_size, code).await? {
+        let oid = object_id(&p.metadata.reference_code);
+        if let Some(t) = crate::retention::state::tombstone(store, &oid).await? {
+            let how = if t.disposition == "transferred" {
+                "transferred out (移交)"
+            } else {
+                "destroyed (销毁)"
+            };
+            out.push(
+                Finding::error(
+                    "REFCODE_DISPOSED",
+                    Category::Authenticity,
+                    format!(
+                        "the record with 档号 {code} was {how} on {} by disposition batch {} \
+                         (ledger entry {}); a 档号 that left the archive is never taken in again",
+                        t.destroyed_on, t.batch, t.ledger_index
+                    ),
+                )
+                .record(format!("{code} ({})", p.folder)),
+            );
+        } else if archive_holds(store, ledger_size, code).await? {
             out.push(
                 Finding::error(
                     "REFCODE_EXISTS",
@@ -586,6 +667,7 @@ pub async fn against_archive(
         for n in lo..hi {
             if !numbers.contains(&n)
                 && !archive_holds(store, ledger_size, &series.refcode(n)).await?
+                && !disposed(store, &series.refcode(n)).await?
             {
                 missing.push(n);
             }

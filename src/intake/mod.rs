@@ -82,6 +82,9 @@ pub struct IntakeOptions {
     pub threads: usize,
     /// Seal policy per agency.
     pub seal_policy: crate::seals::policy::SealPolicy,
+    /// The retention schedule in force (the home's, else the shipped one): a record whose
+    /// class it gives another period is flagged with a warning. None: not checked.
+    pub retention_policy: Option<crate::retention::Policy>,
 }
 
 /// Progress of a long intake, for a progress bar.
@@ -250,6 +253,9 @@ pub async fn transfer(
         blocking(move || checks::records(&b2, fonds.as_deref(), &seals)).await?;
     findings.extend(record_findings);
     findings.extend(checks::against_archive(store, &plans).await?);
+    if let (Some(policy), Some(t)) = (&opts.retention_policy, &transfer_id) {
+        findings.extend(checks::against_schedule(&plans, policy, &t.agency_code));
+    }
 
     if findings.iter().any(Finding::is_error) {
         return reject(store, opts, &package_name, transfer_id, findings).await;

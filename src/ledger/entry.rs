@@ -476,6 +476,24 @@ pub enum Event {
         /// Number of damaged records.
         damaged_count: u64,
     },
+    /// `retention.event.recorded` (起算事件): a named event happened on a date for records;
+    /// rules with `trigger = "event"` naming it count their period from the day after.
+    RetentionEventRecorded {
+        /// The event's id (`E1`, `E2`, …).
+        event: String,
+        /// Its name, as a schedule's rule names it.
+        name: String,
+        /// The day it happened (YYYY-MM-DD, China Standard Time).
+        date: String,
+        /// 档号 of the records it concerns.
+        reference_codes: Vec<String>,
+        /// What happened, on whose word.
+        reason: String,
+        /// The retention change's id (also in its document).
+        change: String,
+        /// `sha256:` of the event document as stored.
+        document_sha256: String,
+    },
 }
 
 impl Event {
@@ -850,6 +868,24 @@ impl Event {
                 put("damaged", damaged.clone().into());
                 put("damaged_count", (*damaged_count).into());
                 "fixity.rolling"
+            }
+            Event::RetentionEventRecorded {
+                event,
+                name,
+                date,
+                reference_codes,
+                reason,
+                change,
+                document_sha256,
+            } => {
+                put("event", event.as_str().into());
+                put("name", name.as_str().into());
+                put("date", date.as_str().into());
+                put("reference_codes", reference_codes.clone().into());
+                put("reason", reason.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "retention.event.recorded"
             }
         };
         (kind, m)

@@ -471,7 +471,9 @@ async fn execute_locked(
             });
             continue;
         }
-        let e = policy.evaluate(&r.facts, today);
+        let mut facts = r.facts.clone();
+        facts.events = state.event_dates(&item.reference_code);
+        let e = policy.evaluate(&facts, today);
         if !e.due || e.action != Action::Destroy {
             not_destroyed.push(NotDestroyed {
                 reference_code: item.reference_code.clone(),

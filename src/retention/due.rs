@@ -85,7 +85,35 @@ pub async fn read_record(
                 .count() as u64
         })
         .unwrap_or(0);
-    let facts = RecordFacts {
+    let facts = facts_of(&metadata, &rc, agency);
+    Ok(Some(RecordInfo {
+        reference_code: rc.to_string(),
+        object_id,
+        title: s("title"),
+        inventory_sha512: crate::digest::sha512_hex(&inv_bytes),
+        metadata,
+        inventory: inv,
+        facts,
+        files,
+    }))
+}
+
+/// What a schedule looks at in a record's metadata (record.json) and the agency that
+/// transferred it. Named events are the retention state's, not the record's: the caller adds
+/// them.
+pub fn facts_of(
+    metadata: &serde_json::Value,
+    rc: &crate::refcode::RefCode,
+    agency: &str,
+) -> RecordFacts {
+    let s = |k: &str| {
+        metadata
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    RecordFacts {
         fonds: s("fonds"),
         agency: agency.to_string(),
         organization: s("organization"),
@@ -114,17 +142,8 @@ pub async fn read_record(
                     .collect()
             })
             .unwrap_or_default(),
-    };
-    Ok(Some(RecordInfo {
-        reference_code: rc.to_string(),
-        object_id,
-        title: s("title"),
-        inventory_sha512: crate::digest::sha512_hex(&inv_bytes),
-        metadata,
-        inventory: inv,
-        facts,
-        files,
-    }))
+        events: Default::default(),
+    }
 }
 
 /// Every committed record with its agency, by 档号.
@@ -160,8 +179,25 @@ pub struct DueList {
     pub items: Vec<DueItem>,
     /// Due but under an active hold, so left out: 档号 and hold ids.
     pub held: Vec<(String, Vec<String>)>,
+    /// Not due because their rule counts from a named event not yet recorded for them.
+    pub waiting: Vec<Waiting>,
     /// Records checked.
     pub records_checked: u64,
+}
+
+/// A record whose rule waits for a named event (`trigger = "event"`) that is not recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    /// 档号.
+    pub reference_code: String,
+    /// 题名.
+    pub title: String,
+    /// The rule.
+    pub rule: String,
+    /// The event it waits for.
+    pub event: String,
+    /// Why it is not due, in words.
+    pub reason: String,
 }
 
 /// Builds the due list as of `as_of`, for one action or all.
@@ -180,11 +216,37 @@ pub async fn due_list(
         action: action.map(|a| a.as_str().to_string()),
         items: Vec::new(),
         held: Vec::new(),
+        waiting: Vec::new(),
         records_checked: records.len() as u64,
     };
     for r in &records {
-        let e = policy.evaluate(&r.facts, as_of);
-        if !e.due || action.is_some_and(|a| a != e.action) {
+        let mut facts = r.facts.clone();
+        facts.events = state.event_dates(&r.reference_code);
+        let e = policy.evaluate(&facts, as_of);
+        if action.is_some_and(|a| a != e.action) {
+            continue;
+        }
+        if !e.due {
+            if let Some(w) = e
+                .flags
+                .iter()
+                .find(|f| f.starts_with("TRIGGER_EVENT_NOT_RECORDED"))
+            {
+                let rule = e.rule.clone().unwrap_or_default();
+                let event = policy
+                    .rules
+                    .iter()
+                    .find(|x| x.id == rule)
+                    .and_then(|x| x.event.clone())
+                    .unwrap_or_default();
+                list.waiting.push(Waiting {
+                    reference_code: r.reference_code.clone(),
+                    title: r.title.clone(),
+                    reason: format!("not due: {w}; record it with `strongroom retention event`"),
+                    rule,
+                    event,
+                });
+            }
             continue;
         }
         let holds = state.holds_on(&r.reference_code);
@@ -203,6 +265,16 @@ pub async fn due_list(
                 "; re-appraised from {} to {}",
                 r.facts.retention, e.retention
             ));
+        }
+        // The 备注 names the event a period was counted from, so the list can be checked.
+        if let Some((name, day)) = policy
+            .rules
+            .iter()
+            .find(|x| x.id == rule)
+            .and_then(|x| x.event.as_ref())
+            .and_then(|n| facts.events.get(n).map(|d| (n, d)))
+        {
+            remarks.push_str(&format!("; counted from event {name} of {day}"));
         }
         for f in &e.flags {
             remarks.push_str("; ");

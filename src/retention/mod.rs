@@ -1,6 +1,7 @@
 //! Retention and disposition (保管期限与处置): schedules as data, the due list, holds (冻结),
 //! disposition batches (销毁清册) with two approvals, witnessed destruction with a signed
-//! certificate, transfer out (移交进馆), and re-appraisal (鉴定).
+//! certificate, transfer out (移交进馆), re-appraisal (鉴定), and the named events (起算事件)
+//! that event-triggered rules count from.
 //!
 //! Owns the documents under `retention/` in the store (`formats/retention.md`) and the
 //! removal of a destroyed record's object (through `Store::remove_objects`). Every change is a
@@ -9,6 +10,7 @@
 pub mod appraise;
 pub mod dispose;
 pub mod due;
+pub mod event;
 pub mod hold;
 pub mod policy;
 pub mod state;

@@ -35,7 +35,7 @@ pub enum Trigger {
     YearEnd,
     /// The day after the record's `closed_date` (办结日期).
     ClosedDate,
-    /// A named event recorded later.
+    /// The day after a named event recorded later (`strongroom retention event`).
     Event,
 }
 
@@ -168,6 +168,9 @@ pub struct RecordFacts {
     pub closed_date: Option<String>,
     /// Names of the metadata fields present.
     pub present: Vec<String>,
+    /// Named events recorded for the record (`retention event`), by name: the day each
+    /// happened.
+    pub events: BTreeMap<String, NaiveDate>,
 }
 
 /// A record judged against a schedule as of a date.
@@ -340,11 +343,18 @@ impl Policy {
                 }
             },
             Trigger::Event => {
-                flags.push(format!(
-                    "TRIGGER_EVENT_NOT_RECORDED: the period starts at event {:?}, not recorded",
-                    rule.event.as_deref().unwrap_or_default()
-                ));
-                None
+                let name = rule.event.as_deref().unwrap_or_default();
+                match r.events.get(name) {
+                    // Like a closing date: the period starts the day after the event.
+                    Some(d) => d.succ_opt(),
+                    None => {
+                        flags.push(format!(
+                            "TRIGGER_EVENT_NOT_RECORDED: the period starts the day after event \
+                             {name:?}, which is not recorded for this record"
+                        ));
+                        None
+                    }
+                }
             }
         };
         let period = self.period_of(&retention);
@@ -717,6 +727,115 @@ action = "destroy"
             .flags
             .iter()
             .any(|f| f.starts_with("CLOSED_DATE_MISSING")));
+    }
+
+    #[test]
+    fn the_example_event_schedule_parses_and_counts_licences_from_their_expiry() {
+        let p = Policy::parse(include_str!(
+            "../../retention-policies/licence-expiry.example.toml"
+        ))
+        .unwrap();
+        let mut r = ws(2016, "D10");
+        r.organization = "XK".into();
+        let e = p.evaluate(&r, d("2040-01-01"));
+        assert_eq!(e.rule.as_deref(), Some("licence-expiry"));
+        assert!(!e.due);
+        r.events.insert("licence-expired".into(), d("2020-06-30"));
+        assert_eq!(
+            p.evaluate(&r, d("2040-01-01")).due_on,
+            Some(d("2030-07-01"))
+        );
+        // Other records keep the shipped rules.
+        assert_eq!(
+            p.evaluate(&ws(2016, "D10"), d("2040-01-01"))
+                .rule
+                .as_deref(),
+            Some("ws-year-end")
+        );
+    }
+
+    /// (event date or none, code, as-of, due on, due, years kept)
+    type EventRow = (
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        bool,
+        u32,
+    );
+
+    #[test]
+    fn event_triggers_count_from_the_day_after_the_recorded_date() {
+        let p = Policy::parse(
+            "format_version = 1\n[[rule]]\nid = 'licence'\ntrigger = 'event'\n\
+             event = 'licence-expired'\naction = 'destroy'\n",
+        )
+        .unwrap();
+        let table: Vec<EventRow> = vec![
+            (None, "D10", "2099-01-01", None, false, 0),
+            (
+                Some("2020-06-30"),
+                "D5",
+                "2025-06-30",
+                Some("2025-07-01"),
+                false,
+                4,
+            ),
+            (
+                Some("2020-06-30"),
+                "D5",
+                "2025-07-01",
+                Some("2025-07-01"),
+                true,
+                5,
+            ),
+            // On the last day of a year: from 1 January, like the year-end trigger.
+            (
+                Some("2020-12-31"),
+                "D10",
+                "2031-01-01",
+                Some("2031-01-01"),
+                true,
+                10,
+            ),
+            // 28 February of a leap year: from 29 February; + 1 year is 28 February.
+            (
+                Some("2024-02-28"),
+                "D1",
+                "2025-02-27",
+                Some("2025-02-28"),
+                false,
+                0,
+            ),
+            (
+                Some("2024-02-28"),
+                "D1",
+                "2025-02-28",
+                Some("2025-02-28"),
+                true,
+                1,
+            ),
+            (Some("2020-06-30"), "Y", "9999-12-31", None, false, 7979),
+        ];
+        for (i, (event, code, as_of, due_on, due, kept)) in table.into_iter().enumerate() {
+            let mut r = ws(2016, code);
+            if let Some(e) = event {
+                r.events.insert("licence-expired".into(), d(e));
+            }
+            // Another event's name does not start the period.
+            r.events.insert("case-closed".into(), d("2001-01-01"));
+            let e = p.evaluate(&r, d(as_of));
+            assert_eq!(e.due_on, due_on.map(d), "row {i}");
+            assert_eq!(e.due, due, "row {i}");
+            assert_eq!(e.kept_years, kept, "row {i}");
+            assert_eq!(
+                e.flags
+                    .iter()
+                    .any(|f| f.starts_with("TRIGGER_EVENT_NOT_RECORDED")),
+                event.is_none(),
+                "row {i}"
+            );
+        }
     }
 
     #[test]

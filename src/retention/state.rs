@@ -1,5 +1,5 @@
-//! The retention state in the store: holds, disposition batches, their approvals and
-//! certificates, and the tombstones of destroyed records, as documents under `retention/`.
+//! The retention state in the store: holds, named events (起算事件), disposition batches,
+//! their approvals and certificates, and the tombstones of destroyed records, as documents under `retention/`.
 //!
 //! A document counts only when the ledger entry at its `ledger_index` carries its `change`
 //! id (and, where the entry names one, its `document_sha256`): anything else was left by a
@@ -52,6 +52,36 @@ pub struct HoldDoc {
     pub placed_by: String,
     /// When (RFC 3339 UTC).
     pub placed_at: String,
+}
+
+/// A named event recorded for records (`retention/events/<E>.json`), e.g. the end of a
+/// licence's validity or a case closed on appeal: a rule with `trigger = "event"` counts its
+/// period from the day after it (起算事件).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDoc {
+    /// `strongroom.retention.event`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// [`RETENTION_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The change that recorded it (its ledger entry carries the same id).
+    pub change: String,
+    /// Index of that entry.
+    pub ledger_index: u64,
+    /// `E1`, `E2`, …
+    pub event: String,
+    /// The event's name, as a schedule's rule names it (`event = "…"`).
+    pub name: String,
+    /// The day it happened (YYYY-MM-DD, China Standard Time).
+    pub date: String,
+    /// 档号 of the records it concerns.
+    pub reference_codes: Vec<String>,
+    /// What happened, and on whose word.
+    pub reason: String,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When (RFC 3339 UTC).
+    pub recorded_at: String,
 }
 
 /// One approval: of a hold's lifting, or of a disposition batch.
@@ -295,6 +325,8 @@ pub struct RetentionState {
     pub batches: BTreeMap<u64, Batch>,
     /// Tombstones by object id.
     pub tombstones: BTreeMap<String, Tombstone>,
+    /// Named events recorded, in ledger order.
+    pub events: Vec<EventDoc>,
     /// Documents that do not count.
     pub ignored: Vec<Ignored>,
 }
@@ -315,6 +347,11 @@ pub fn sha256_tag(bytes: &[u8]) -> String {
 /// Where a hold is kept.
 pub fn hold_path(hold: &str) -> Path {
     store::path_of([RETENTION_PREFIX, "holds", &format!("{hold}.json")])
+}
+
+/// Where a recorded named event is kept.
+pub fn event_path(event: &str) -> Path {
+    store::path_of([RETENTION_PREFIX, "events", &format!("{event}.json")])
 }
 
 /// Where a hold's lifting approval is kept.
@@ -409,6 +446,9 @@ impl RetentionState {
                         })
                     })
                     .is_ok(),
+                "strongroom.retention.event" => serde_json::from_slice::<EventDoc>(&bytes)
+                    .map(|doc| st.events.push(doc))
+                    .is_ok(),
                 "strongroom.hold.lift" => serde_json::from_slice::<ApprovalDoc>(&bytes)
                     .map(|a| lifts.push(a))
                     .is_ok(),
@@ -477,6 +517,7 @@ impl RetentionState {
             h.lift_approvals.sort_by_key(|a| a.ledger_index);
         }
         st.holds.sort_by_key(|h| h.doc.ledger_index);
+        st.events.sort_by_key(|e| e.ledger_index);
         Ok(st)
     }
 
@@ -486,6 +527,26 @@ impl RetentionState {
             .iter()
             .filter(|h| h.active() && h.doc.reference_codes.iter().any(|r| r == reference_code))
             .collect()
+    }
+
+    /// Every named event recorded for a record, in the order recorded.
+    pub fn events_naming(&self, reference_code: &str) -> Vec<&EventDoc> {
+        self.events
+            .iter()
+            .filter(|e| e.reference_codes.iter().any(|r| r == reference_code))
+            .collect()
+    }
+
+    /// The date of each named event recorded for a record, as the schedule counts it: when
+    /// one name was recorded more than once (a correction), the latest recording counts.
+    pub fn event_dates(&self, reference_code: &str) -> BTreeMap<String, chrono::NaiveDate> {
+        let mut out = BTreeMap::new();
+        for e in self.events_naming(reference_code) {
+            if let Ok(d) = chrono::NaiveDate::parse_from_str(&e.date, "%Y-%m-%d") {
+                out.insert(e.name.clone(), d);
+            }
+        }
+        out
     }
 
     /// Every hold that ever named a record (placed or lifted).

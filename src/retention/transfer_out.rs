@@ -268,6 +268,8 @@ pub struct Confirmed {
     pub receipt_sha256: String,
     /// Records removed here.
     pub transferred: Vec<String>,
+    /// True when this receipt had already been confirmed (nothing was changed now).
+    pub already_confirmed: bool,
 }
 
 /// Records the receiving archive's receipt for a transfer batch and removes the records here:
@@ -302,9 +304,35 @@ pub async fn confirm(
             .collect();
         let records = records_of(&state, b, &all)?;
         if records.is_empty() {
-            return Err(RetentionError::Refused(format!(
-                "batch {batch} was already confirmed: no record of it is left here"
-            )));
+            // Confirmed before (or a crash after the commit point, which the recovery above
+            // has just finished): the same receipt is answered again, another is refused.
+            let ours: Vec<&Tombstone> = b
+                .doc
+                .items
+                .iter()
+                .filter_map(|i| state.tombstones.get(&i.object_id))
+                .filter(|t| t.batch == batch)
+                .collect();
+            if ours.is_empty() {
+                return Err(RetentionError::Refused(format!(
+                    "no record of batch {batch} is left here to transfer out"
+                )));
+            }
+            if ours
+                .iter()
+                .any(|t| t.receipt_sha256.as_deref() != Some(receipt_sha256.as_str()))
+            {
+                return Err(RetentionError::Refused(format!(
+                    "batch {batch} was already confirmed with another receipt"
+                )));
+            }
+            return Ok(Confirmed {
+                batch,
+                receiving_archive: receipt.archive.clone(),
+                receipt_sha256: receipt_sha256.clone(),
+                transferred: ours.iter().map(|t| t.reference_code.clone()).collect(),
+                already_confirmed: true,
+            });
         }
         let approvers = b.approvers();
         for r in &records {
@@ -418,6 +446,7 @@ pub async fn confirm(
             receiving_archive: receipt.archive.clone(),
             receipt_sha256: receipt_sha256.clone(),
             transferred: records.iter().map(|r| r.reference_code.clone()).collect(),
+            already_confirmed: false,
         })
     }
     .await;
