@@ -6,8 +6,8 @@
 
 mod copy_cli;
 mod ledger_cli;
-mod retention_cli;
 mod replica_cli;
+mod retention_cli;
 mod seal_cli;
 mod search_cli;
 
