@@ -23,6 +23,8 @@ pub mod record;
 pub mod refcode;
 pub mod seals;
 pub mod search;
+pub mod server;
 pub mod sign;
 pub mod store;
+pub mod users;
 pub mod verify;

@@ -7,6 +7,7 @@
 mod ledger_cli;
 mod seal_cli;
 mod search_cli;
+mod server_cli;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -148,6 +149,21 @@ enum Command {
         /// The package to load (default: the sample transfer in tests/data).
         #[arg(long)]
         package: Option<PathBuf>,
+    },
+    /// Run the HTTP API and the web pages (`--demo`: on the embedded default, with a token).
+    Serve {
+        #[command(flatten)]
+        args: server_cli::ServeArgs,
+    },
+    /// Users of the server and their one role each (三员分立).
+    User {
+        #[command(subcommand)]
+        command: server_cli::UserCommand,
+    },
+    /// API tokens: issued once, stored only as hashes, with expiry and revocation.
+    Token {
+        #[command(subcommand)]
+        command: server_cli::TokenCommand,
     },
 }
 
@@ -553,6 +569,13 @@ async fn run(cli: &Cli) -> Result<u8> {
         Command::Seal { command } => seal_cli::run(&cli.home, cli.json, &actor(cli), command).await,
         Command::Search { args } => search_cli::search(&cli.home, cli.json, args).await,
         Command::Reindex {} => search_cli::reindex(&cli.home, cli.json).await,
+        Command::Serve { args } => server_cli::serve(&cli.home, &actor(cli), args).await,
+        Command::User { command } => {
+            server_cli::user(&cli.home, cli.json, &actor(cli), command).await
+        }
+        Command::Token { command } => {
+            server_cli::token(&cli.home, cli.json, &actor(cli), command).await
+        }
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {
                 let (home, key) = Home::init(&cli.home, None, "strongroom.archive").await?;
