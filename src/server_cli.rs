@@ -81,7 +81,10 @@ pub async fn user(home_dir: &Path, json: bool, actor: &str, cmd: &UserCommand) -
             if json {
                 print_json(&a)?;
             } else {
-                println!("added user {name} ({role}); ledger entry {}", a.ledger_index);
+                println!(
+                    "added user {name} ({role}); ledger entry {}",
+                    a.ledger_index
+                );
                 println!("issue a token with: strongroom token issue {name}");
             }
         }

@@ -277,29 +277,117 @@ fn authorization_matrix_every_role_against_every_endpoint() {
     // 404 where a role may read records but not this one (existence is not revealed).
     let seal_body = json!({"agency": A_AGENCY, "file_base64": "aGk=", "seal_base64": "aGk=", "seal_kind": "jws"});
     let rows: Vec<(&str, String, Option<Value>, [u16; 7])> = vec![
-        ("GET", "/api/records".into(), None, [403, 200, 200, 200, 200, 403, 403]),
-        ("GET", format!("/api/records/{rc}"), None, [403, 200, 200, 404, 404, 403, 403]),
-        ("GET", format!("/api/records/{rc}/versions"), None, [403, 200, 200, 404, 404, 403, 403]),
-        ("GET", format!("/api/records/{rc}/history"), None, [403, 200, 200, 404, 403, 200, 403]),
-        ("GET", format!("/api/records/{rc}/files/record.json"), None, [403, 200, 200, 404, 404, 403, 403]),
-        ("POST", format!("/api/records/{rc}/fixity"), None, [403, 200, 403, 403, 403, 200, 403]),
-        ("GET", "/api/search?q=%E4%BC%9A%E8%AE%AE".into(), None, [403, 200, 200, 200, 200, 403, 403]),
-        ("POST", "/api/seals/verify".into(), Some(seal_body), [400, 400, 400, 400, 400, 400, 403]),
+        (
+            "GET",
+            "/api/records".into(),
+            None,
+            [403, 200, 200, 200, 200, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}"),
+            None,
+            [403, 200, 200, 404, 404, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}/versions"),
+            None,
+            [403, 200, 200, 404, 404, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}/history"),
+            None,
+            [403, 200, 200, 404, 403, 200, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}/files/record.json"),
+            None,
+            [403, 200, 200, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            format!("/api/records/{rc}/fixity"),
+            None,
+            [403, 200, 403, 403, 403, 200, 403],
+        ),
+        (
+            "GET",
+            "/api/search?q=%E4%BC%9A%E8%AE%AE".into(),
+            None,
+            [403, 200, 200, 200, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/seals/verify".into(),
+            Some(seal_body),
+            [200, 200, 200, 200, 200, 200, 403],
+        ),
         ("GET", "/api/ledger/checkpoint".into(), None, [200; 7]),
         ("GET", "/api/ledger/vkey".into(), None, [200; 7]),
         ("GET", "/api/ledger/proof/0".into(), None, [200; 7]),
-        ("GET", "/api/ledger/consistency?old=1".into(), None, [200; 7]),
-        ("GET", "/api/ledger/entries/0".into(), None, [403, 200, 403, 403, 403, 200, 403]),
-        ("GET", "/api/transfers".into(), None, [403, 200, 200, 200, 403, 403, 403]),
-        ("GET", "/api/transfers/0123456789abcdef".into(), None, [403, 404, 404, 404, 403, 403, 403]),
-        ("GET", "/api/users".into(), None, [200, 403, 403, 403, 403, 403, 403]),
-        ("POST", "/api/tokens/0123456789abcdef/revoke".into(), None, [404, 403, 403, 403, 403, 403, 403]),
-        ("GET", "/api/config".into(), None, [403, 403, 403, 403, 403, 403, 200]),
-        ("GET", "/metrics".into(), None, [403, 403, 403, 403, 403, 200, 200]),
+        (
+            "GET",
+            "/api/ledger/consistency?old=1".into(),
+            None,
+            [200; 7],
+        ),
+        (
+            "GET",
+            "/api/ledger/entries/0".into(),
+            None,
+            [403, 200, 403, 403, 403, 200, 403],
+        ),
+        (
+            "GET",
+            "/api/transfers".into(),
+            None,
+            [403, 200, 200, 200, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/transfers/0123456789abcdef".into(),
+            None,
+            [403, 404, 404, 404, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/users".into(),
+            None,
+            [200, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/tokens/0123456789abcdef/revoke".into(),
+            None,
+            [404, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/config".into(),
+            None,
+            [403, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/metrics".into(),
+            None,
+            [403, 403, 403, 403, 403, 200, 200],
+        ),
         ("GET", "/api/whoami".into(), None, [200; 7]),
     ];
     let roles = [&t.sec, &t.arch, &t.ag_a, &t.ag_b, &t.court, &t.aud, &t.sys];
-    let names = ["security-admin", "archivist", "agency A", "agency B", "court", "auditor", "system-admin"];
+    let names = [
+        "security-admin",
+        "archivist",
+        "agency A",
+        "agency B",
+        "court",
+        "auditor",
+        "system-admin",
+    ];
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &rows {
         // Without a token: 401 everywhere.
@@ -334,7 +422,11 @@ fn authorization_matrix_every_role_against_every_endpoint() {
             wrong.push(format!("upload as {}: {}", names[i], r.status));
         }
     }
-    assert!(wrong.is_empty(), "authorization matrix:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "authorization matrix:\n{}",
+        wrong.join("\n")
+    );
     // A bad token is 401, and says why without internals.
     let r = get(&s, "/api/records", Some("srt_0000000000000000_00"));
     assert_eq!(r.status, 401);
@@ -351,15 +443,47 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
 
     // By id: B's records are 404 to A, and B's 内部 record is 404 to B itself.
     for c in &codes_b {
-        assert_eq!(get(&s, &format!("/api/records/{}", enc(c)), Some(&t.ag_a)).status, 404);
         assert_eq!(
-            get(&s, &format!("/api/records/{}/files/record.json", enc(c)), Some(&t.ag_a)).status,
+            get(&s, &format!("/api/records/{}", enc(c)), Some(&t.ag_a)).status,
+            404
+        );
+        assert_eq!(
+            get(
+                &s,
+                &format!("/api/records/{}/files/record.json", enc(c)),
+                Some(&t.ag_a)
+            )
+            .status,
             404
         );
     }
-    assert_eq!(get(&s, &format!("/api/records/{}", enc(&codes_b[0])), Some(&t.ag_b)).status, 404);
-    assert_eq!(get(&s, &format!("/api/records/{}", enc(&codes_b[1])), Some(&t.ag_b)).status, 200);
-    assert_eq!(get(&s, &format!("/api/records/{}", enc(&codes_b[0])), Some(&t.arch)).status, 200);
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/records/{}", enc(&codes_b[0])),
+            Some(&t.ag_b)
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/records/{}", enc(&codes_b[1])),
+            Some(&t.ag_b)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/records/{}", enc(&codes_b[0])),
+            Some(&t.arch)
+        )
+        .status,
+        200
+    );
 
     // Lists.
     let list = |tok: &str| -> Vec<String> {
@@ -373,7 +497,10 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
     assert_eq!(list(&t.ag_a), codes_a);
     assert_eq!(list(&t.ag_b), codes_b[1..].to_vec());
     assert_eq!(list(&t.arch).len(), 6);
-    assert!(list(&t.court).is_empty(), "a court sees nothing until a grant");
+    assert!(
+        list(&t.court).is_empty(),
+        "a court sees nothing until a grant"
+    );
 
     // Search and facet counts: within scope only.
     let q = format!("/api/search?q={}", enc("政务服务"));
@@ -390,14 +517,32 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
     let v = get(&s, &format!("{q}&agency={B_AGENCY}"), Some(&t.ag_a)).json();
     assert_eq!(v["total"], 0, "a filter cannot widen the scope: {v:#}");
     // Highlighted snippets.
-    let v = get(&s, &format!("/api/search?q={}", enc("会议纪要")), Some(&t.arch)).json();
-    assert!(v["hits"][0]["snippet_html"].as_str().unwrap().contains("<b>"), "{v:#}");
-    assert_eq!(get(&s, "/api/search?q=year:[2016", Some(&t.arch)).status / 100, 2);
+    let v = get(
+        &s,
+        &format!("/api/search?q={}", enc("会议纪要")),
+        Some(&t.arch),
+    )
+    .json();
+    assert!(
+        v["hits"][0]["snippet_html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>"),
+        "{v:#}"
+    );
+    assert_eq!(
+        get(&s, "/api/search?q=year:[2016", Some(&t.arch)).status / 100,
+        2
+    );
 
     // Show: recorded as a read, by the user, for the purpose given.
     let r = get(
         &s,
-        &format!("/api/records/{}?purpose={}", enc(&codes_a[0]), enc("诉讼 litigation")),
+        &format!(
+            "/api/records/{}?purpose={}",
+            enc(&codes_a[0]),
+            enc("诉讼 litigation")
+        ),
         Some(&t.ag_a),
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -415,59 +560,119 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
     let size_before = get(&s, "/api/ledger/checkpoint", Some(&t.aud)).json()["size"]
         .as_u64()
         .unwrap();
-    let path = format!("/api/records/{}/files/{}", enc(&codes_a[0]), enc("附件/清单.txt"));
+    let path = format!(
+        "/api/records/{}/files/{}",
+        enc(&codes_a[0]),
+        enc("附件/清单.txt")
+    );
     let whole = get(&s, &path, Some(&t.arch));
     assert_eq!(whole.status, 200);
-    let on_disk = std::fs::read(
-        sample().join("data/0001-平台建设通知/附件/清单.txt"),
-    )
-    .unwrap();
+    let on_disk = std::fs::read(sample().join("data/0001-平台建设通知/附件/清单.txt")).unwrap();
     assert_eq!(whole.body, on_disk);
     let part = get_h(&s, &path, Some(&t.arch), &[("Range", "bytes=2-9")]);
     assert_eq!(part.status, 206);
     assert_eq!(part.body, on_disk[2..10].to_vec());
-    assert_eq!(part.header("content-range"), format!("bytes 2-9/{}", on_disk.len()));
+    assert_eq!(
+        part.header("content-range"),
+        format!("bytes 2-9/{}", on_disk.len())
+    );
     let r = get_h(&s, &path, Some(&t.arch), &[("Range", "bytes=999999-")]);
     assert_eq!(r.status, 416);
     let size_after = get(&s, "/api/ledger/checkpoint", Some(&t.aud)).json()["size"]
         .as_u64()
         .unwrap();
-    assert_eq!(size_after, size_before + 2, "each download is one record.read entry");
+    assert_eq!(
+        size_after,
+        size_before + 2,
+        "each download is one record.read entry"
+    );
 
     // History: stored, then the reads, with proof links that answer.
-    let h = get(&s, &format!("/api/records/{}/history", enc(&codes_a[0])), Some(&t.aud)).json();
-    let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["entry"]["type"].as_str().unwrap()).collect();
+    let h = get(
+        &s,
+        &format!("/api/records/{}/history", enc(&codes_a[0])),
+        Some(&t.aud),
+    )
+    .json();
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds[0], "record.stored", "{h:#}");
-    assert!(kinds.iter().filter(|k| **k == "record.read").count() >= 3, "{h:#}");
+    assert!(
+        kinds.iter().filter(|k| **k == "record.read").count() >= 3,
+        "{h:#}"
+    );
     let proof = get(&s, h[0]["proof"].as_str().unwrap(), Some(&t.aud));
     assert_eq!(proof.status, 200);
-    assert!(proof.text().starts_with("c2sp.org/tlog-proof@v1"), "{}", proof.text());
+    assert!(
+        proof.text().starts_with("c2sp.org/tlog-proof@v1"),
+        "{}",
+        proof.text()
+    );
 
     // Fixity on demand, recorded as an audit.
-    let v = post(&s, &format!("/api/records/{}/fixity", enc(&codes_a[1])), Some(&t.arch), None).json();
+    let v = post(
+        &s,
+        &format!("/api/records/{}/fixity", enc(&codes_a[1])),
+        Some(&t.arch),
+        None,
+    )
+    .json();
     assert_eq!(v["intact"], true, "{v:#}");
-    let e = get(&s, &format!("/api/ledger/entries/{}", v["ledger_index"]), Some(&t.aud)).json();
+    let e = get(
+        &s,
+        &format!("/api/ledger/entries/{}", v["ledger_index"]),
+        Some(&t.aud),
+    )
+    .json();
     assert_eq!(e["type"], "fixity.audited");
 
     // Ledger: checkpoint, key, consistency.
     let c = get(&s, "/api/ledger/checkpoint", Some(&t.ag_b)).json();
-    assert!(c["note"].as_str().unwrap().contains(c["origin"].as_str().unwrap()));
+    assert!(c["note"]
+        .as_str()
+        .unwrap()
+        .contains(c["origin"].as_str().unwrap()));
     let k = get(&s, "/api/ledger/vkey", Some(&t.ag_b)).json();
     assert!(k["verifier_key"].as_str().unwrap().contains('+'));
-    let cons = get(&s, &format!("/api/ledger/consistency?old=2&new={}", c["size"]), Some(&t.aud)).json();
+    let cons = get(
+        &s,
+        &format!("/api/ledger/consistency?old=2&new={}", c["size"]),
+        Some(&t.aud),
+    )
+    .json();
     assert!(!cons["proof"].as_array().unwrap().is_empty());
-    assert_eq!(get(&s, "/api/ledger/proof/999999", Some(&t.aud)).status, 400);
+    assert_eq!(
+        get(&s, "/api/ledger/proof/999999", Some(&t.aud)).status,
+        400
+    );
 
     // Metrics count requests by route template, never by 档号.
     let m = get(&s, "/metrics", Some(&t.sys)).text();
-    assert!(m.contains("strongroom_http_requests_total{method=\"GET\",route=\"/api/records/{refcode}\""), "{m}");
+    assert!(
+        m.contains(
+            "strongroom_http_requests_total{method=\"GET\",route=\"/api/records/{refcode}\""
+        ),
+        "{m}"
+    );
     assert!(!m.contains("0194-WS"), "{m}");
     assert!(m.contains("strongroom_record_reads_total"), "{m}");
 
     // OpenAPI, generated from the handlers.
     let o = get(&s, "/api/openapi.json", None).json();
-    for p in ["/api/transfers", "/api/records/{refcode}/files/{path}", "/api/search", "/api/ledger/consistency"] {
-        assert!(o["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+    for p in [
+        "/api/transfers",
+        "/api/records/{refcode}/files/{path}",
+        "/api/search",
+        "/api/ledger/consistency",
+    ] {
+        assert!(
+            o["paths"].get(p).is_some(),
+            "{p} missing from the OpenAPI document"
+        );
     }
     assert_eq!(get(&s, "/healthz", None).json()["status"], "ok");
 }
@@ -479,26 +684,59 @@ fn users_tokens_and_revocation_bite_at_once() {
     let sec = user(&a, "sec", "security-admin");
     let s = Server::start(&a, &[]);
     // The security administrator adds an archivist and issues a token through the API.
-    let r = post(&s, "/api/users", Some(&sec), Some(&json!({"name": "lin", "role": "archivist"})));
+    let r = post(
+        &s,
+        "/api/users",
+        Some(&sec),
+        Some(&json!({"name": "lin", "role": "archivist"})),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["event"], "user.added");
-    let r = post(&s, "/api/users", Some(&sec), Some(&json!({"name": "lin", "role": "archivist"})));
+    let r = post(
+        &s,
+        "/api/users",
+        Some(&sec),
+        Some(&json!({"name": "lin", "role": "archivist"})),
+    );
     assert_eq!(r.status, 409);
-    let r = post(&s, "/api/users", Some(&sec), Some(&json!({"name": "x", "role": "root"})));
+    let r = post(
+        &s,
+        "/api/users",
+        Some(&sec),
+        Some(&json!({"name": "x", "role": "root"})),
+    );
     assert_eq!(r.status, 400);
-    assert!(r.json()["message"].as_str().unwrap().contains("is not one of"));
-    let issued = post(&s, "/api/users/lin/tokens", Some(&sec), Some(&json!({"expires": "2099-01-01"}))).json();
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("is not one of"));
+    let issued = post(
+        &s,
+        "/api/users/lin/tokens",
+        Some(&sec),
+        Some(&json!({"expires": "2099-01-01"})),
+    )
+    .json();
     let lin = issued["token"].as_str().unwrap().to_string();
-    assert_eq!(get(&s, "/api/whoami", Some(&lin)).json()["role"], "archivist");
+    assert_eq!(
+        get(&s, "/api/whoami", Some(&lin)).json()["role"],
+        "archivist"
+    );
     // The token is stored only as a hash.
     let users_dir = a.store().join("users");
     for e in std::fs::read_dir(&users_dir).unwrap() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        assert!(!text.contains(&lin[20..]), "a token's secret is in the store");
+        assert!(
+            !text.contains(&lin[20..]),
+            "a token's secret is in the store"
+        );
     }
     // Revoking the token (API) and a user (CLI, while the server runs) bites at once.
     let id = issued["token_id"].as_str().unwrap();
-    assert_eq!(post(&s, &format!("/api/tokens/{id}/revoke"), Some(&sec), None).status, 200);
+    assert_eq!(
+        post(&s, &format!("/api/tokens/{id}/revoke"), Some(&sec), None).status,
+        200
+    );
     assert_eq!(get(&s, "/api/whoami", Some(&lin)).status, 401);
     let arch = user(&a, "wang", "archivist");
     assert_eq!(get(&s, "/api/records", Some(&arch)).status, 200);
@@ -544,8 +782,14 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     let v = wait_transfer(&s, &t_a, &id);
     assert_eq!(v["state"], "accepted", "{v:#}");
     assert_eq!(v["agency_code"], A_AGENCY);
-    assert_eq!(get(&s, &format!("/api/transfers/{id}"), Some(&t_b)).status, 404);
-    assert_eq!(get(&s, &format!("/api/transfers/{id}"), Some(&arch)).status, 200);
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{id}"), Some(&t_b)).status,
+        404
+    );
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{id}"), Some(&arch)).status,
+        200
+    );
     let receipt = get(&s, &format!("/api/transfers/{id}/receipt"), Some(&t_a)).text();
     let rp = a.dir.path().join("receipt.txt");
     std::fs::write(&rp, &receipt).unwrap();
@@ -553,7 +797,13 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let l = get(&s, "/api/transfers", Some(&t_a)).json();
     assert_eq!(l["accepted"].as_array().unwrap().len(), 1);
-    assert_eq!(get(&s, "/api/transfers", Some(&t_b)).json()["accepted"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        get(&s, "/api/transfers", Some(&t_b)).json()["accepted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     assert_eq!(uploads_left(&a), 0);
 
     // An agency cannot transfer another agency's package: refused, nothing stored.
@@ -563,21 +813,35 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     let r = upload(&s, &t_b, &pkg_a2017);
     let v = wait_transfer(&s, &t_b, r.json()["id"].as_str().unwrap());
     assert_eq!(v["state"], "rejected", "{v:#}");
-    assert!(v["error"].as_str().unwrap().contains("Agency-Code"), "{v:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("Agency-Code"),
+        "{v:#}"
+    );
     assert_eq!(a.snapshot(), before);
 
     // A damaged package: rejected with the full report, nothing stored.
     let broken = a.dir.path().join("broken");
     copy_tree(&bag, &broken);
-    std::fs::write(broken.join("data/0002-会议纪要/会议 纪要 第1期.txt"), "changed").unwrap();
-    let r = upload(&s, &t_a, &tar_bytes(&broken, &a.dir.path().join("broken.tar")));
+    std::fs::write(
+        broken.join("data/0002-会议纪要/会议 纪要 第1期.txt"),
+        "changed",
+    )
+    .unwrap();
+    let r = upload(
+        &s,
+        &t_a,
+        &tar_bytes(&broken, &a.dir.path().join("broken.tar")),
+    );
     let id = r.json()["id"].as_str().unwrap().to_string();
     let v = wait_transfer(&s, &t_a, &id);
     assert_eq!(v["state"], "rejected", "{v:#}");
     let rep = get(&s, &format!("/api/transfers/{id}/report"), Some(&t_a)).json();
     assert!(!codes(&rep).is_empty(), "{rep:#}");
     assert_eq!(a.snapshot(), before);
-    assert_eq!(get(&s, &format!("/api/transfers/{id}/receipt"), Some(&t_a)).status, 404);
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{id}/receipt"), Some(&t_a)).status,
+        404
+    );
 
     // Cut off half-way: the connection closes after half the declared bytes.
     let mut sock = std::net::TcpStream::connect(&s.addr).unwrap();
@@ -598,7 +862,11 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     }
     assert_eq!(uploads_left(&a), 0, "the partial upload was not removed");
     let l = get(&s, "/api/transfers", Some(&arch)).json();
-    assert_eq!(l["received"].as_array().unwrap().len(), 3, "a cut-off upload is no transfer: {l:#}");
+    assert_eq!(
+        l["received"].as_array().unwrap().len(),
+        3,
+        "a cut-off upload is no transfer: {l:#}"
+    );
     assert_eq!(a.snapshot(), before);
 
     // The same package in full is accepted.
@@ -648,18 +916,33 @@ fn web_pages_sign_in_search_in_chinese_and_open_a_record() {
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), "/signin");
     let r = get(&s, "/signin", None);
-    assert!(r.text().contains("<form method=\"post\" action=\"/signin\""), "{}", r.text());
+    assert!(
+        r.text()
+            .contains("<form method=\"post\" action=\"/signin\""),
+        "{}",
+        r.text()
+    );
     // A wrong token is refused on the page; the right one sets an HttpOnly cookie.
-    let bad = finish(agent().post(format!("{}/signin", s.base)).send_form([("token", "nope")]));
+    let bad = finish(
+        agent()
+            .post(format!("{}/signin", s.base))
+            .send_form([("token", "nope")]),
+    );
     assert_eq!(bad.status, 401);
-    let ok = finish(agent().post(format!("{}/signin", s.base)).send_form([("token", arch.as_str())]));
+    let ok = finish(
+        agent()
+            .post(format!("{}/signin", s.base))
+            .send_form([("token", arch.as_str())]),
+    );
     assert_eq!(ok.status, 303);
     let cookie = ok.header("set-cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let c = cookie.split(';').next().unwrap().to_string();
-    let page = |path: &str, lang: &str| {
-        get_h(&s, path, None, &[("Cookie", &format!("{c}; lang={lang}"))])
-    };
+    let page =
+        |path: &str, lang: &str| get_h(&s, path, None, &[("Cookie", &format!("{c}; lang={lang}"))]);
     let r = page(&format!("/search?q={}", enc("会议纪要")), "zh");
     assert_eq!(r.status, 200);
     let html = r.text();
@@ -667,20 +950,90 @@ fn web_pages_sign_in_search_in_chinese_and_open_a_record() {
     assert!(html.contains("网上政务服务平台建设协调会议纪要"), "{html}");
     assert!(html.contains("<b>"), "highlighted snippet: {html}");
     assert!(html.contains("立档单位"), "facets: {html}");
-    let r = page(&format!("/records/{}", enc("0194-WS·2016-D30-BGS-0002")), "en");
+    let r = page(
+        &format!("/records/{}", enc("0194-WS·2016-D30-BGS-0002")),
+        "en",
+    );
     assert_eq!(r.status, 200);
     let html = r.text();
-    assert!(html.contains("Ledger history") && html.contains("inclusion proof"), "{html}");
-    assert!(html.contains("This view is recorded in the ledger"), "{html}");
-    let r = page(&format!("/records/{}", enc("0194-WS·2016-D30-BGS-9999")), "en");
+    assert!(
+        html.contains("Ledger history") && html.contains("inclusion proof"),
+        "{html}"
+    );
+    assert!(
+        html.contains("This view is recorded in the ledger"),
+        "{html}"
+    );
+    let r = page(
+        &format!("/records/{}", enc("0194-WS·2016-D30-BGS-9999")),
+        "en",
+    );
     assert_eq!(r.status, 404);
     let r = finish(
         agent()
-            .post(format!("{}/records/{}/fixity", s.base, enc("0194-WS·2016-D30-BGS-0002")))
+            .post(format!(
+                "{}/records/{}/fixity",
+                s.base,
+                enc("0194-WS·2016-D30-BGS-0002")
+            ))
             .header("Cookie", &c)
             .send_empty(),
     );
     assert!(r.text().contains("完好"), "{}", r.text());
     let r = page("/transfers", "zh");
     assert!(r.text().contains(A_AGENCY), "{}", r.text());
+}
+
+#[test]
+fn seal_verification_service_judges_against_the_registry() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let a = Archive::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let raw = a.dir.path().join("agency.raw");
+    std::fs::write(&raw, key.public_key().as_ref()).unwrap();
+    let out = a.run(&[
+        "seal",
+        "trust",
+        "add",
+        "--agency",
+        "AG1",
+        "--key",
+        raw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let content = "正文: the record's bytes\n".repeat(50).into_bytes();
+    // A detached JWS with the unencoded payload (RFC 7797).
+    let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","b64":false,"crit":["b64"]}"#);
+    let mut input = format!("{h}.").into_bytes();
+    input.extend_from_slice(&content);
+    let seal = format!("{h}..{}", URL_SAFE_NO_PAD.encode(key.sign(&input).as_ref()));
+    let aud = user(&a, "aud", "auditor");
+    let s = Server::start(&a, &[]);
+    let ask = |body: &[u8]| {
+        post(
+            &s,
+            "/api/seals/verify",
+            Some(&aud),
+            Some(
+                &json!({"agency": "AG1", "file_base64": STANDARD.encode(body),
+                "seal_base64": STANDARD.encode(&seal), "seal_kind": "jws"}),
+            ),
+        )
+    };
+    let r = ask(&content);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["valid"], true, "{}", r.text());
+    let mut changed = content.clone();
+    changed[0] ^= 1;
+    assert_eq!(ask(&changed).json()["valid"], false);
+    let r = post(
+        &s,
+        "/api/seals/verify",
+        Some(&aud),
+        Some(&json!({"agency": "AG1", "file_base64": "%%", "seal_base64": "", "seal_kind": "jws"})),
+    );
+    assert_eq!(r.status, 400);
 }

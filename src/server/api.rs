@@ -106,7 +106,12 @@ pub async fn visible_record(
 ) -> Result<Facts, ApiError> {
     require(p, Capability::ReadRecords)?;
     let facts = facts(state, refcode).await?;
-    if record_visible(p, &facts.agency, &facts.view.reference_code, &facts.classification) {
+    if record_visible(
+        p,
+        &facts.agency,
+        &facts.view.reference_code,
+        &facts.classification,
+    ) {
         Ok(facts)
     } else {
         Err(ApiError::not_found(format!("no record {refcode}")))
@@ -307,7 +312,9 @@ pub async fn record_history(state: &AppState, refcode: &str) -> Result<Vec<Histo
     while start < size {
         let end = (start + 256).min(size);
         for (i, bytes) in ledger.entries(start, end).await?.iter().enumerate() {
-            let Ok(e) = Entry::decode(bytes) else { continue };
+            let Ok(e) = Entry::decode(bytes) else {
+                continue;
+            };
             if e.field_str("reference_code") == Some(refcode) {
                 let index = start + i as u64;
                 out.push(HistoryItem {
@@ -393,9 +400,13 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let purpose = purpose_of(&q)?;
     let f = visible_record(&state, &p, &refcode).await?;
-    let (target, root, content_path) =
-        access::locate_file(&state.store, &f.view.reference_code, &path, q.version.as_deref())
-            .await?;
+    let (target, root, content_path) = access::locate_file(
+        &state.store,
+        &f.view.reference_code,
+        &path,
+        q.version.as_deref(),
+    )
+    .await?;
     let location = crate::store::join(&root, &content_path);
     let backend = state.store.backend();
     let meta = backend
@@ -505,7 +516,9 @@ pub struct SearchParams {
 fn years(s: &str) -> Result<(i64, i64), ApiError> {
     let parse = |t: &str| {
         t.trim().parse::<i64>().map_err(|_| {
-            ApiError::bad_request(format!("year: {t:?} is not a year (use 2016 or 2016..2019)"))
+            ApiError::bad_request(format!(
+                "year: {t:?} is not a year (use 2016 or 2016..2019)"
+            ))
         })
     };
     match s.split_once("..") {
@@ -623,7 +636,10 @@ async fn verify_seal(
         .tempdir_in(state.home.staging_dir())
         .or_else(|_| tempfile::tempdir())
         .map_err(|e| ApiError::internal(&e))?;
-    let (fp, sp) = (dir.path().join("file"), dir.path().join(format!("file.{ext}")));
+    let (fp, sp) = (
+        dir.path().join("file"),
+        dir.path().join(format!("file.{ext}")),
+    );
     std::fs::write(&fp, &file).map_err(|e| ApiError::internal(&e))?;
     std::fs::write(&sp, &seal).map_err(|e| ApiError::internal(&e))?;
     let verdict = tokio::task::spawn_blocking(move || {
@@ -641,7 +657,9 @@ async fn verify_seal(
     .await
     .map_err(|e| ApiError::internal(&e))?
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(serde_json::to_value(&verdict).map_err(|e| ApiError::internal(&e))?))
+    Ok(Json(
+        serde_json::to_value(&verdict).map_err(|e| ApiError::internal(&e))?,
+    ))
 }
 
 /// `GET /api/ledger/checkpoint`: the latest signed checkpoint.
@@ -655,7 +673,9 @@ async fn checkpoint(
     require(&p, Capability::ReadLedger)?;
     let ledger = crate::ledger::commit::open(&state.store).await?;
     let Some(latest) = ledger.latest().await? else {
-        return Err(ApiError::not_found("the ledger is empty: no checkpoint yet"));
+        return Err(ApiError::not_found(
+            "the ledger is empty: no checkpoint yet",
+        ));
     };
     Ok(Json(serde_json::json!({
         "origin": latest.checkpoint.origin(),
@@ -841,8 +861,9 @@ async fn issue_token(
         .expires
         .as_deref()
         .map(|e| {
-            crate::seals::registry::parse_time(e)
-                .ok_or_else(|| ApiError::bad_request(format!("expires {e:?} is not a date or time")))
+            crate::seals::registry::parse_time(e).ok_or_else(|| {
+                ApiError::bad_request(format!("expires {e:?} is not a date or time"))
+            })
         })
         .transpose()?;
     Ok(Json(

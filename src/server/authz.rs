@@ -113,7 +113,12 @@ pub fn court_grants(_court: &str) -> Vec<String> {
 /// every record; anyone else only 公开 records within their scope (an agency: its own; a
 /// court: those granted). 内部 and 限制 records go only to archivists and to what an
 /// archivist grants.
-pub fn record_visible(p: &Principal, agency: &str, reference_code: &str, classification: &str) -> bool {
+pub fn record_visible(
+    p: &Principal,
+    agency: &str,
+    reference_code: &str,
+    classification: &str,
+) -> bool {
     match &p.role {
         Role::Archivist => true,
         Role::Agency(code) => code == agency && classification == "公开",

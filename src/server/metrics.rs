@@ -160,7 +160,10 @@ pub async fn handler(
 ) -> Result<Response, ApiError> {
     require(&p, Capability::Metrics)?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(state.jobs.running()),
     )
         .into_response())

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Form, Path as UrlPath, Query, State};
+use axum::extract::{Form, FromRequestParts, Path as UrlPath, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -186,9 +186,15 @@ struct SigninQuery {
 }
 
 async fn signin_form(PageLang(lang): PageLang, Query(q): Query<SigninQuery>) -> Markup {
-    sign_in_markup(lang, q.expired.is_some().then(|| {
-        lang.t("令牌无效、已过期或已撤销。", "The token is unknown, expired or revoked.")
-    }))
+    sign_in_markup(
+        lang,
+        q.expired.is_some().then(|| {
+            lang.t(
+                "令牌无效、已过期或已撤销。",
+                "The token is unknown, expired or revoked.",
+            )
+        }),
+    )
 }
 
 fn sign_in_markup(lang: Lang, problem: Option<&str>) -> Markup {
@@ -229,7 +235,10 @@ async fn signin(
             StatusCode::UNAUTHORIZED,
             sign_in_markup(
                 lang,
-                Some(lang.t("令牌无效、已过期或已撤销。", "The token is unknown, expired or revoked.")),
+                Some(lang.t(
+                    "令牌无效、已过期或已撤销。",
+                    "The token is unknown, expired or revoked.",
+                )),
             ),
         )
             .into_response();
@@ -298,7 +307,14 @@ async fn search_page(
     let lang = v.lang;
     let title = lang.t("检索", "Search");
     if !Capability::Search.allowed(&v.p.role) {
-        return error_page(lang, Some(&v.p), ApiError::forbidden(lang.t("您的角色不能检索档案内容。", "Your role cannot search the records.")));
+        return error_page(
+            lang,
+            Some(&v.p),
+            ApiError::forbidden(lang.t(
+                "您的角色不能检索档案内容。",
+                "Your role cannot search the records.",
+            )),
+        );
     }
     let results = if params.q.is_empty() && params.agency.is_none() && params.year.is_none() {
         None
@@ -547,7 +563,11 @@ async fn fixity_page(
         Err(r) => return r,
     };
     if !Capability::VerifyFixity.allowed(&v.p.role) {
-        return error_page(v.lang, Some(&v.p), ApiError::forbidden("fixity checks are for archivists and auditors"));
+        return error_page(
+            v.lang,
+            Some(&v.p),
+            ApiError::forbidden("fixity checks are for archivists and auditors"),
+        );
     }
     let refs = vec![refcode.clone()];
     let result = async {
@@ -575,14 +595,23 @@ async fn fixity_page(
     }
 }
 
-async fn transfers_page(State(state): State<Arc<AppState>>, v: Result<Visitor, Response>) -> Response {
+async fn transfers_page(
+    State(state): State<Arc<AppState>>,
+    v: Result<Visitor, Response>,
+) -> Response {
     let v = match v {
         Ok(v) => v,
         Err(r) => return r,
     };
     let lang = v.lang;
     if !Capability::ReadTransfers.allowed(&v.p.role) {
-        return error_page(lang, Some(&v.p), ApiError::forbidden(lang.t("您的角色不能查看移交。", "Your role cannot see transfers.")));
+        return error_page(
+            lang,
+            Some(&v.p),
+            ApiError::forbidden(
+                lang.t("您的角色不能查看移交。", "Your role cannot see transfers."),
+            ),
+        );
     }
     let accepted = match crate::access::transfer_records(&state.store).await {
         Ok(t) => t,
@@ -624,7 +653,11 @@ async fn transfer_page(
     };
     let lang = v.lang;
     let Some(s) = state.jobs_visible(&v.p).into_iter().find(|s| s.id == id) else {
-        return error_page(lang, Some(&v.p), ApiError::not_found(format!("no transfer {id}")));
+        return error_page(
+            lang,
+            Some(&v.p),
+            ApiError::not_found(format!("no transfer {id}")),
+        );
     };
     let findings: Vec<serde_json::Value> = s
         .report
@@ -634,10 +667,7 @@ async fn transfer_page(
         .cloned()
         .unwrap_or_default();
     let field = |f: &serde_json::Value, k: &str| {
-        f.get(k)
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string()
+        f.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
     };
     let body = html! {
         p { (lang.t("状态", "State")) ": " strong { (s.state) } " · " (s.bytes) " bytes · " (s.submitted_by) " · " (s.submitted_at) }
@@ -659,7 +689,13 @@ async fn transfer_page(
             }
         }
     };
-    page(lang, Some(&v.p), &format!("{} {id}", lang.t("移交", "Transfer")), body).into_response()
+    page(
+        lang,
+        Some(&v.p),
+        &format!("{} {id}", lang.t("移交", "Transfer")),
+        body,
+    )
+    .into_response()
 }
 
 impl AppState {

@@ -191,7 +191,9 @@ pub async fn upload(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             tracing::warn!(error = %e, "upload ended early; discarded");
-            ApiError::bad_request("the upload ended before the whole package arrived; nothing was stored")
+            ApiError::bad_request(
+                "the upload ended before the whole package arrived; nothing was stored",
+            )
         })?;
         n += chunk.len() as u64;
         if n > max {
@@ -278,9 +280,9 @@ async fn check(state: &AppState, p: &Principal, path: &Path) -> Result<Checked, 
                 }
                 Some(a) => {
                     return Ok(Checked::Refused(format!(
-                        "the package's Agency-Code is {a}; the user {} may transfer only for {code}",
-                        p.user
-                    )))
+                    "the package's Agency-Code is {a}; the user {} may transfer only for {code}",
+                    p.user
+                )))
                 }
                 None => {} // intake reports the missing bag-info in full
             }
@@ -409,7 +411,9 @@ pub async fn receipt(
 ) -> Result<Response, ApiError> {
     let s = find(&state, &p, &id)?;
     match s.signed {
-        Some(text) => Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()),
+        Some(text) => {
+            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+        }
         None => Err(ApiError::not_found(format!(
             "transfer {id} has no receipt (it is {})",
             s.state
@@ -430,9 +434,9 @@ pub async fn report(
     let s = find(&state, &p, &id)?;
     match (s.report, s.error) {
         (Some(r), _) => Ok(Json(r)),
-        (None, Some(e)) if s.state == "rejected" => {
-            Ok(Json(serde_json::json!({"decision": "rejected", "error": e})))
-        }
+        (None, Some(e)) if s.state == "rejected" => Ok(Json(
+            serde_json::json!({"decision": "rejected", "error": e}),
+        )),
         _ => Err(ApiError::not_found(format!(
             "transfer {id} has no report (it is {})",
             s.state
