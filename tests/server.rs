@@ -1037,3 +1037,66 @@ fn seal_verification_service_judges_against_the_registry() {
     );
     assert_eq!(r.status, 400);
 }
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Bytes of a fixed pattern, produced as read (the test holds none of it either).
+struct Pattern {
+    left: u64,
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_2_gib_upload_streams_to_disk_with_bounded_memory() {
+    const SIZE: u64 = 2 << 30;
+    let a = Archive::new();
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+    let before = peak_rss_kib(s.child.id());
+    let started = Instant::now();
+    let r = finish(
+        agent()
+            .post(format!("{}/api/transfers", s.base))
+            .header("Authorization", format!("Bearer {arch}"))
+            .header("Content-Length", SIZE.to_string())
+            .send(ureq::SendBody::from_owned_reader(Pattern { left: SIZE })),
+    );
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["bytes"], SIZE);
+    let peak = peak_rss_kib(s.child.id());
+    eprintln!(
+        "2 GiB upload: {:.1} s ({:.0} MiB/s), server peak RSS {} MiB (before: {} MiB)",
+        secs,
+        SIZE as f64 / secs / 1048576.0,
+        peak / 1024,
+        before / 1024
+    );
+    assert!(
+        peak < before + 128 * 1024,
+        "the server's memory grew with the upload: {before} KiB → {peak} KiB"
+    );
+    // Not a package: rejected by intake, and the uploaded file is gone.
+    let v = wait_transfer(&s, &arch, r.json()["id"].as_str().unwrap());
+    assert_eq!(v["state"], "rejected", "{v:#}");
+    assert_eq!(codes(&v["report"]), vec!["PKG_UNKNOWN_FORMAT"], "{v:#}");
+    assert_eq!(uploads_left(&a), 0);
+}

@@ -364,7 +364,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 pub fn app(state: Arc<AppState>) -> Router {
     use tower_http::limit::RequestBodyLimitLayer;
     use tower_http::timeout::TimeoutLayer;
-    use tower_http::trace::TraceLayer;
+    use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
     let timeout = |d| TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, d);
     // Uploads stream to disk with their own size check, and may take hours.
@@ -385,7 +385,12 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             metrics::track,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            // One line per request at info: method, path, status, latency.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }
 

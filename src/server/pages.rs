@@ -459,9 +459,18 @@ async fn record_markup(
                 .map(|(k, v)| {
                     let s = match v {
                         serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(String::from)
+                                    .unwrap_or_else(|| x.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(lang.t("、", ", ")),
                         other => other.to_string(),
                     };
-                    (k.clone(), s)
+                    (field_label(lang, k), s)
                 })
                 .collect()
         })
@@ -547,6 +556,31 @@ async fn record_markup(
         }
     };
     Ok(page(lang, Some(&v.p), &title, body))
+}
+
+/// The archivist's name of a `record.json` member (DA/T 46 terms; `formats/record.schema.json`).
+fn field_label(lang: Lang, key: &str) -> String {
+    let (zh, en) = match key {
+        "reference_code" => ("档号", "Reference code"),
+        "title" => ("题名", "Title"),
+        "creator" => ("责任者", "Creator"),
+        "date" => ("日期", "Date"),
+        "retention" => ("保管期限", "Retention"),
+        "fonds" => ("全宗号", "Fonds"),
+        "category" => ("门类", "Category"),
+        "year" => ("年度", "Year"),
+        "organization" => ("机构（问题）", "Organisation"),
+        "item_number" => ("件号", "Item number"),
+        "classification" => ("密级", "Classification"),
+        "case_number" => ("案号", "Case number"),
+        "document_number" => ("文号", "Document number"),
+        "keywords" => ("主题词", "Keywords"),
+        "description" => ("附注", "Description"),
+        "closed_date" => ("办结日期", "Closed"),
+        "language" => ("语种", "Language"),
+        _ => return key.to_string(),
+    };
+    lang.t(zh, en).to_string()
 }
 
 fn enc_path(p: &str) -> String {
