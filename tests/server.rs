@@ -837,6 +837,11 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     assert_eq!(v["state"], "rejected", "{v:#}");
     let rep = get(&s, &format!("/api/transfers/{id}/report"), Some(&t_a)).json();
     assert!(!codes(&rep).is_empty(), "{rep:#}");
+    assert_eq!(
+        rep["package"],
+        format!("upload {id}"),
+        "no server path in the report"
+    );
     assert_eq!(a.snapshot(), before);
     assert_eq!(
         get(&s, &format!("/api/transfers/{id}/receipt"), Some(&t_a)).status,
@@ -1098,5 +1103,21 @@ fn a_2_gib_upload_streams_to_disk_with_bounded_memory() {
     let v = wait_transfer(&s, &arch, r.json()["id"].as_str().unwrap());
     assert_eq!(v["state"], "rejected", "{v:#}");
     assert_eq!(codes(&v["report"]), vec!["PKG_UNKNOWN_FORMAT"], "{v:#}");
+    assert_eq!(uploads_left(&a), 0);
+}
+
+#[test]
+fn shutdown_lets_a_running_transfer_check_finish() {
+    let a = Archive::new();
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+    let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
+    let r = upload(&s, &arch, &pkg);
+    assert_eq!(r.status, 202, "{}", r.text());
+    // SIGTERM right after the upload: the server waits for the checks, then exits 0.
+    assert_eq!(s.stop(), Some(0));
+    let (code, v) = a.json(&["list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v.as_array().unwrap().len(), 3, "{v:#}");
     assert_eq!(uploads_left(&a), 0);
 }

@@ -544,6 +544,25 @@ pub async fn run_search(
             .transpose()?,
         retention: params.retention.clone().filter(|r| !r.is_empty()),
     };
+    use std::sync::atomic::Ordering;
+    let size = state.store.ledger_size().await?;
+    let idx = if state.indexed_to.load(Ordering::Acquire) == size {
+        state.index.lock().await.clone()
+    } else {
+        catch_up(state).await?
+    };
+    let (q, scope) = (params.q.clone(), search_scope(p));
+    let limit = params.limit.unwrap_or(20).min(200);
+    let facets = params.facets.unwrap_or(true);
+    tokio::task::spawn_blocking(move || search::search(&idx, &q, &filters, &scope, limit, facets))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)
+}
+
+/// Brings the index up to the ledger (one at a time) and returns it.
+async fn catch_up(state: &AppState) -> Result<search::SearchIndex, ApiError> {
+    use std::sync::atomic::Ordering;
     let index = state.index.lock().await;
     let (store, idx) = (state.store.clone(), index.clone());
     let handle = tokio::runtime::Handle::current();
@@ -560,16 +579,10 @@ pub async fn run_search(
     .map_err(|e| ApiError::internal(&e))??;
     if c.busy {
         tracing::warn!("search index busy: results may be behind the ledger");
+    } else {
+        state.indexed_to.store(c.to, Ordering::Release);
     }
-    let idx = index.clone();
-    drop(index);
-    let (q, scope) = (params.q.clone(), search_scope(p));
-    let limit = params.limit.unwrap_or(20).min(200);
-    let facets = params.facets.unwrap_or(true);
-    tokio::task::spawn_blocking(move || search::search(&idx, &q, &filters, &scope, limit, facets))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(ApiError::from)
+    Ok(index.clone())
 }
 
 /// `GET /api/search`: hits with snippets and facet counts, within the caller's scope

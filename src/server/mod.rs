@@ -97,6 +97,9 @@ pub struct AppState {
     pub key: ArchiveKey,
     /// The search index, caught up under this lock (one writer).
     pub index: Mutex<SearchIndex>,
+    /// The ledger size the index was last caught up to: a search skips the catch-up (and its
+    /// lock) while the ledger has not grown.
+    pub indexed_to: std::sync::atomic::AtomicU64,
     /// The users, cached with the ledger size they were read at.
     users: RwLock<(u64, Arc<Users>)>,
     /// Transfers received by this process.
@@ -120,6 +123,7 @@ impl AppState {
             store,
             key,
             index: Mutex::new(index),
+            indexed_to: std::sync::atomic::AtomicU64::new(u64::MAX),
             users: RwLock::new((size, Arc::new(users))),
             jobs: transfers::Jobs::default(),
             metrics: metrics::Metrics::default(),

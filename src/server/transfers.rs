@@ -362,7 +362,12 @@ fn finish(state: &AppState, id: &str, result: Result<Checked, String>) {
                 s.agency_code = Some(t.agency_code.clone());
                 s.external_identifier = Some(t.external_identifier.clone());
             }
-            s.report = serde_json::to_value(&report).ok();
+            let mut v = serde_json::to_value(&report).ok();
+            // The package is named by its upload, never by a path on the server.
+            if let Some(obj) = v.as_mut().and_then(|v| v.as_object_mut()) {
+                obj.insert("package".into(), format!("upload {id}").into());
+            }
+            s.report = v;
         }
         Ok(Checked::Refused(why)) => {
             s.state = "rejected".into();
