@@ -546,10 +546,19 @@ pub async fn run_search(
     };
     use std::sync::atomic::Ordering;
     let size = state.store.ledger_size().await?;
-    let idx = if state.indexed_to.load(Ordering::Acquire) == size {
-        state.index.lock().await.clone()
+    let indexed_to = state.indexed_to.load(Ordering::Acquire);
+    let idx = if indexed_to == size {
+        state.index_reader.clone()
+    } else if indexed_to == u64::MAX {
+        // The first search of this server waits for the index to reach the ledger.
+        catch_up(state, state.index.lock().await).await?
     } else {
-        catch_up(state).await?
+        match state.index.try_lock() {
+            Ok(guard) => catch_up(state, guard).await?,
+            // Another search is applying the newest entries: answer from the index as it
+            // stands (at most that catch-up behind) instead of queueing behind it.
+            Err(_) => state.index_reader.clone(),
+        }
     };
     let (q, scope) = (params.q.clone(), search_scope(p));
     let limit = params.limit.unwrap_or(20).min(200);
@@ -560,10 +569,12 @@ pub async fn run_search(
         .map_err(ApiError::from)
 }
 
-/// Brings the index up to the ledger (one at a time) and returns it.
-async fn catch_up(state: &AppState) -> Result<search::SearchIndex, ApiError> {
+/// Brings the index up to the ledger (under its lock, one at a time) and returns it.
+async fn catch_up(
+    state: &AppState,
+    index: tokio::sync::MutexGuard<'_, search::SearchIndex>,
+) -> Result<search::SearchIndex, ApiError> {
     use std::sync::atomic::Ordering;
-    let index = state.index.lock().await;
     let (store, idx) = (state.store.clone(), index.clone());
     let handle = tokio::runtime::Handle::current();
     // The follower's future is not `Send`; it runs on a blocking thread driven by this runtime.

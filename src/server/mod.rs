@@ -97,6 +97,8 @@ pub struct AppState {
     pub key: ArchiveKey,
     /// The search index, caught up under this lock (one writer).
     pub index: Mutex<SearchIndex>,
+    /// The same index for searching while a catch-up holds the lock.
+    pub index_reader: SearchIndex,
     /// The ledger size the index was last caught up to: a search skips the catch-up (and its
     /// lock) while the ledger has not grown.
     pub indexed_to: std::sync::atomic::AtomicU64,
@@ -122,6 +124,7 @@ impl AppState {
             home,
             store,
             key,
+            index_reader: index.clone(),
             index: Mutex::new(index),
             indexed_to: std::sync::atomic::AtomicU64::new(u64::MAX),
             users: RwLock::new((size, Arc::new(users))),
