@@ -337,6 +337,18 @@ pub async fn get(
     file: &str,
     version: Option<&str>,
 ) -> Result<(ReadTarget, BoxStream<'static, Result<Bytes, StoreError>>), AccessError> {
+    let (target, root, content_path) = locate_file(store, refcode, file, version).await?;
+    Ok((target, store.read_content(&root, &content_path).await?))
+}
+
+/// Where one file of a committed version is: what reading it reads, the object root and the
+/// content path under it (for ranged reads, which [`get`] does not do).
+pub async fn locate_file(
+    store: &Store,
+    refcode: &str,
+    file: &str,
+    version: Option<&str>,
+) -> Result<(ReadTarget, Path, String), AccessError> {
     let loc = locate(store, refcode).await?;
     let v = pick_version(&loc, version)?;
     let state = loc.inventory.logical_state(&v).unwrap_or_default();
@@ -368,7 +380,7 @@ pub async fn get(
         version: v,
         file: Some(logical),
     };
-    Ok((target, store.read_content(&loc.root, &content_path).await?))
+    Ok((target, loc.root, content_path))
 }
 
 /// What an amendment did (its `record.amended` ledger entry says the same).

@@ -27,6 +27,8 @@ pub mod replica;
 pub mod retention;
 pub mod seals;
 pub mod search;
+pub mod server;
 pub mod sign;
 pub mod store;
+pub mod users;
 pub mod verify;

@@ -10,6 +10,7 @@ mod replica_cli;
 mod retention_cli;
 mod seal_cli;
 mod search_cli;
+mod server_cli;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -217,6 +218,21 @@ enum Command {
         /// The package to load (default: the sample transfer in tests/data).
         #[arg(long)]
         package: Option<PathBuf>,
+    },
+    /// Run the HTTP API and the web pages (`--demo`: on the embedded default, with a token).
+    Serve {
+        #[command(flatten)]
+        args: server_cli::ServeArgs,
+    },
+    /// Users of the server and their one role each (三员分立).
+    User {
+        #[command(subcommand)]
+        command: server_cli::UserCommand,
+    },
+    /// API tokens: issued once, stored only as hashes, with expiry and revocation.
+    Token {
+        #[command(subcommand)]
+        command: server_cli::TokenCommand,
     },
 }
 
@@ -717,6 +733,13 @@ async fn run(cli: &Cli) -> Result<u8> {
                 external_id.as_deref(),
             )
             .await
+        }
+        Command::Serve { args } => server_cli::serve(&cli.home, &actor(cli), args).await,
+        Command::User { command } => {
+            server_cli::user(&cli.home, cli.json, &actor(cli), command).await
+        }
+        Command::Token { command } => {
+            server_cli::token(&cli.home, cli.json, &actor(cli), command).await
         }
         Command::Demo { package } => {
             if !cli.home.join("config.toml").exists() {

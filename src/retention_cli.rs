@@ -280,7 +280,7 @@ fn load_policy(
 /// The schedule in force: `<home>/retention-policy.toml` when it exists, else the shipped
 /// one. A home schedule that does not parse is an error naming the file.
 pub fn policy_in_force(home: &Home) -> Result<Policy> {
-    Ok(load_policy(home, None)??)
+    Ok(strongroom::retention::policy_in_force(home)?)
 }
 
 /// The as-of date (default: today in China Standard Time) and the action, or why not.

@@ -494,6 +494,53 @@ pub enum Event {
         /// `sha256:` of the event document as stored.
         document_sha256: String,
     },
+    /// `user.added` (三员分立): a person or system got an account with one role
+    /// (`formats/users.md`).
+    UserAdded {
+        /// The user's name.
+        user: String,
+        /// Its role: `agency:<code>`, `archivist`, `court:<id>`, `auditor`, `security-admin`,
+        /// `system-admin`.
+        role: String,
+        /// The change's id (also in its document).
+        change: String,
+        /// `sha256:` of the change document as stored.
+        document_sha256: String,
+    },
+    /// `user.revoked`: an account can no longer sign in; its tokens stop working.
+    UserRevoked {
+        /// The user's name.
+        user: String,
+        /// The change's id.
+        change: String,
+        /// `sha256:` of the change document as stored.
+        document_sha256: String,
+    },
+    /// `token.issued`: an API token for a user (the token itself is never recorded, its
+    /// digest only in the change document).
+    TokenIssued {
+        /// The user's name.
+        user: String,
+        /// The token's public id (the part before its secret).
+        token_id: String,
+        /// RFC 3339 expiry, when it has one.
+        expires: Option<String>,
+        /// The change's id.
+        change: String,
+        /// `sha256:` of the change document as stored.
+        document_sha256: String,
+    },
+    /// `token.revoked`: a token stops working.
+    TokenRevoked {
+        /// The user's name.
+        user: String,
+        /// The token's public id.
+        token_id: String,
+        /// The change's id.
+        change: String,
+        /// `sha256:` of the change document as stored.
+        document_sha256: String,
+    },
 }
 
 impl Event {
@@ -886,6 +933,56 @@ impl Event {
                 put("change", change.as_str().into());
                 put("document_sha256", document_sha256.as_str().into());
                 "retention.event.recorded"
+            }
+            Event::UserAdded {
+                user,
+                role,
+                change,
+                document_sha256,
+            } => {
+                put("user", user.as_str().into());
+                put("role", role.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "user.added"
+            }
+            Event::UserRevoked {
+                user,
+                change,
+                document_sha256,
+            } => {
+                put("user", user.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "user.revoked"
+            }
+            Event::TokenIssued {
+                user,
+                token_id,
+                expires,
+                change,
+                document_sha256,
+            } => {
+                put("user", user.as_str().into());
+                put("token_id", token_id.as_str().into());
+                if let Some(e) = expires {
+                    put("expires", e.as_str().into());
+                }
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "token.issued"
+            }
+            Event::TokenRevoked {
+                user,
+                token_id,
+                change,
+                document_sha256,
+            } => {
+                put("user", user.as_str().into());
+                put("token_id", token_id.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "token.revoked"
             }
         };
         (kind, m)

@@ -84,3 +84,16 @@ impl RetentionError {
         )
     }
 }
+
+/// The schedule in force for an archive: `<home>/retention-policy.toml` when it exists, else
+/// the shipped default. A home schedule that cannot be read or parsed is an error naming the
+/// file (intake and the server refuse to guess).
+pub fn policy_in_force(home: &crate::home::Home) -> Result<Policy, RetentionError> {
+    let local = home.dir().join("retention-policy.toml");
+    if !local.exists() {
+        return Policy::default_schedule();
+    }
+    let text = std::fs::read_to_string(&local)
+        .map_err(|e| RetentionError::Policy(format!("{}: {e}", local.display())))?;
+    Policy::parse(&text).map_err(|e| RetentionError::Policy(format!("{}: {e}", local.display())))
+}

@@ -33,6 +33,9 @@ pub enum Scope {
     Agency(String),
     /// These records only, by 档号 (a court's authorised records).
     Records(Vec<String>),
+    /// The 公开 (public) records of one agency: what the agency's own users see through the
+    /// server (内部 and 限制 records only go to archivists and to what they grant).
+    AgencyPublic(String),
 }
 
 /// Filters besides the query text.
@@ -207,6 +210,10 @@ fn scope_query(index: &SearchIndex, scope: &Scope) -> Option<Box<dyn Query>> {
                 .iter()
                 .map(|c| Term::from_field_text(f.refcode, c.trim())),
         ))),
+        Scope::AgencyPublic(code) => Some(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, term(f.agency, code)),
+            (Occur::Must, term(f.classification, "公开")),
+        ]))),
     }
 }
 

@@ -140,7 +140,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn backend(op: &'static str, path: &Path, source: object_store::Error) -> Self {
+    pub(crate) fn backend(op: &'static str, path: &Path, source: object_store::Error) -> Self {
         match source {
             object_store::Error::AlreadyExists { .. } => StoreError::AlreadyExists {
                 path: path.to_string(),

@@ -1,0 +1,504 @@
+//! Transfers over HTTP (移交): a package of any size streams to a file under the home (never
+//! held in memory), then the four checks run in the background through [`crate::intake`];
+//! the client polls the status and fetches the receipt or the report.
+//!
+//! Nothing reaches the store before intake decides: an upload cut off half-way, or over the
+//! size limit, leaves only its temporary file, which is removed at once. The outcome itself
+//! is kept by intake in the store (transfer record with the signed receipt, or the report
+//! under `reports/`); the status by id lives in this process only.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use super::authz::{require, transfer_visible, Capability};
+use super::{ApiError, AppState, Auth};
+use crate::intake::{self, IntakeOptions, Outcome};
+use crate::users::{Principal, Role};
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TransferStatus {
+    /// The id this server gave the upload.
+    pub id: String,
+    /// `checking`, `accepted`, `already-accepted`, `rejected` or `failed`.
+    pub state: String,
+    /// Who uploaded it.
+    pub submitted_by: String,
+    /// When the upload finished (RFC 3339).
+    pub submitted_at: String,
+    /// Package bytes received.
+    pub bytes: u64,
+    /// Agency-Code, once known.
+    pub agency_code: Option<String>,
+    /// External-Identifier, once known.
+    pub external_identifier: Option<String>,
+    /// When the checks ended.
+    pub finished_at: Option<String>,
+    /// Accepted: the receipt (`formats/receipt.md`).
+    #[schema(value_type = Option<Object>)]
+    pub receipt: Option<serde_json::Value>,
+    /// Rejected: the report (`formats/transfer-report.md`).
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+    /// Failed: why (the archive could not decide; nothing was stored).
+    pub error: Option<String>,
+    #[serde(skip)]
+    signed: Option<String>,
+}
+
+/// The transfers this process received, and the background checks still running.
+#[derive(Default)]
+pub struct Jobs {
+    map: std::sync::Mutex<HashMap<String, TransferStatus>>,
+    tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    running: AtomicUsize,
+    /// One intake at a time: intake holds the store's writer lock while it commits.
+    intake: tokio::sync::Mutex<()>,
+}
+
+impl Jobs {
+    fn put(&self, s: TransferStatus) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(s.id.clone(), s);
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<TransferStatus> {
+        self.map.lock().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    fn all(&self) -> Vec<TransferStatus> {
+        let mut v: Vec<TransferStatus> = self
+            .map
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// The uploads `p` may see.
+    pub fn visible_to(&self, p: &Principal) -> Vec<TransferStatus> {
+        self.all().into_iter().filter(|s| visible(p, s)).collect()
+    }
+
+    /// Checks running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `grace` for running checks, then abandons the rest (the store's recovery
+    /// undoes a write that did not reach its ledger entry).
+    pub async fn drain(&self, grace: Duration) {
+        let mut tasks = self.tasks.lock().await;
+        let all = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(
+                running = self.running(),
+                "transfer checks still running at shutdown are abandoned; recovery at the next start removes what they wrote"
+            );
+            tasks.abort_all();
+        }
+    }
+}
+
+/// The upload routes (their own timeout; the size is checked while streaming).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/api/transfers", post(upload).get(list))
+}
+
+/// The status routes.
+pub fn status_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/transfers/{id}", get(status))
+        .route("/api/transfers/{id}/receipt", get(receipt))
+        .route("/api/transfers/{id}/report", get(report))
+}
+
+fn visible(p: &Principal, s: &TransferStatus) -> bool {
+    s.submitted_by == p.user
+        || s.agency_code
+            .as_deref()
+            .is_some_and(|a| transfer_visible(p, a))
+        || matches!(p.role, Role::Archivist)
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the package is larger than this server accepts ({max} bytes); nothing was stored"),
+    )
+}
+
+/// Removes a temporary upload file when dropped, whatever happened to the request.
+struct TempUpload(PathBuf);
+
+impl Drop for TempUpload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `POST /api/transfers`: the body is the package (`.tar`, `.tar.zst` or `.zip`, told apart
+/// by content). Answers 202 with the status once the upload is on disk; the checks go on in
+/// the background.
+#[utoipa::path(post, path = "/api/transfers", tag = "transfers",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the transfer package"),
+    responses((status = 202, body = TransferStatus), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 413, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require(&p, Capability::SubmitTransfer)?;
+    let max = state.limits.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let dir = state.home.staging_dir().join("uploads");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let id = crate::store::random_hex(8);
+    let path = dir.join(format!("upload-{id}.pkg"));
+    let guard = TempUpload(path.clone());
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let mut stream = body.into_data_stream();
+    let mut n: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::warn!(error = %e, "upload ended early; discarded");
+            ApiError::bad_request(
+                "the upload ended before the whole package arrived; nothing was stored",
+            )
+        })?;
+        n += chunk.len() as u64;
+        if n > max {
+            return Err(too_large(max));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    if declared.is_some_and(|d| d != n) {
+        return Err(ApiError::bad_request(
+            "the upload ended before the whole package arrived; nothing was stored",
+        ));
+    }
+    file.flush().await.map_err(|e| ApiError::internal(&e))?;
+    drop(file);
+    state.metrics.uploaded(n);
+    let status = TransferStatus {
+        id: id.clone(),
+        state: "checking".into(),
+        submitted_by: p.user.clone(),
+        submitted_at: crate::store::now_rfc3339(),
+        bytes: n,
+        agency_code: None,
+        external_identifier: None,
+        finished_at: None,
+        receipt: None,
+        report: None,
+        error: None,
+        signed: None,
+    };
+    state.jobs.put(status.clone());
+    state.jobs.running.fetch_add(1, Ordering::Relaxed);
+    let st = state.clone();
+    let handle = tokio::runtime::Handle::current();
+    // Intake's future is not `Send` (closures over borrowed streams inside), so it runs on a
+    // blocking thread of its own, driven by this runtime.
+    state.jobs.tasks.lock().await.spawn_blocking(move || {
+        let result = handle.block_on(check(&st, &p, &guard.0));
+        drop(guard);
+        finish(&st, &id, result);
+        st.jobs.running.fetch_sub(1, Ordering::Relaxed);
+    });
+    let location = format!("/api/transfers/{}", status.id);
+    let mut r = (StatusCode::ACCEPTED, Json(status)).into_response();
+    if let Ok(v) = location.parse() {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+enum Checked {
+    Outcome(Outcome),
+    Refused(String),
+}
+
+/// Agency-Code of an unpacked bag, from its bag-info.txt.
+fn agency_code_of(bag: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(bag.join("bag-info.txt")).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == "Agency-Code").then(|| v.trim().to_string())
+    })
+}
+
+async fn check(state: &AppState, p: &Principal, path: &Path) -> Result<Checked, String> {
+    let _one = state.jobs.intake.lock().await;
+    let home = &state.home;
+    let mut package = path.to_path_buf();
+    // An agency may only transfer its own records: look at bag-info before intake stores
+    // anything, and hand intake the folder already unpacked.
+    let mut _unpacked = None;
+    if let Role::Agency(code) = &p.role {
+        let (pkg, staging, limits) = (path.to_path_buf(), home.staging_dir(), home.limits());
+        let u = tokio::task::spawn_blocking(move || crate::package::open(&pkg, &staging, &limits))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{:#}", anyhow_like(&e)))?;
+        if u.is_safe() {
+            match agency_code_of(&u.root) {
+                Some(a) if &a == code => {
+                    package = u.root.clone();
+                    _unpacked = Some(u);
+                }
+                Some(a) => {
+                    return Ok(Checked::Refused(format!(
+                    "the package's Agency-Code is {a}; the user {} may transfer only for {code}",
+                    p.user
+                )))
+                }
+                None => {} // intake reports the missing bag-info in full
+            }
+        }
+    }
+    let opts = IntakeOptions {
+        limits: home.limits(),
+        virus_scan: home.config.virus_scan.clone(),
+        staging_dir: home.staging_dir(),
+        actor: p.user.clone(),
+        threads: 0,
+        seal_policy: home.config.seals.clone(),
+        retention_policy: Some(crate::retention::policy_in_force(home).map_err(|e| {
+            tracing::error!(error = %e, "the retention schedule in force cannot be read");
+            "the archive's retention schedule cannot be read; nothing was stored (the error is in the server's log)".to_string()
+        })?),
+    };
+    intake::transfer(&state.store, &state.key, &package, &opts, &|_| {})
+        .await
+        .map(Checked::Outcome)
+        .map_err(|e| {
+            tracing::error!(error = %anyhow_like(&e), "transfer check failed");
+            "the archive could not check the transfer; nothing was stored (the error is in the server's log)".to_string()
+        })
+}
+
+/// The error and its causes on one line.
+fn anyhow_like(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn finish(state: &AppState, id: &str, result: Result<Checked, String>) {
+    let Some(mut s) = state.jobs.get(id) else {
+        return;
+    };
+    s.finished_at = Some(crate::store::now_rfc3339());
+    match result {
+        Ok(Checked::Outcome(Outcome::Accepted {
+            receipt,
+            signed,
+            checkpoint,
+        })) => {
+            s.state = "accepted".into();
+            s.agency_code = Some(receipt.transfer.agency_code.clone());
+            s.external_identifier = Some(receipt.transfer.external_identifier.clone());
+            s.receipt = serde_json::to_value(&receipt).ok();
+            s.signed = Some(format!("{signed}\n{checkpoint}"));
+        }
+        Ok(Checked::Outcome(Outcome::AlreadyAccepted { signed, checkpoint })) => {
+            s.state = "already-accepted".into();
+            let doc: Option<serde_json::Value> = signed
+                .lines()
+                .next()
+                .and_then(|l| serde_json::from_str(l).ok());
+            if let Some(t) = doc.as_ref().and_then(|d| d.get("transfer")) {
+                s.agency_code = t
+                    .get("agency_code")
+                    .and_then(|v| v.as_str())
+                    .map(String::from);
+                s.external_identifier = t
+                    .get("external_identifier")
+                    .and_then(|v| v.as_str())
+                    .map(String::from);
+            }
+            s.receipt = doc;
+            s.signed = Some(format!(
+                "{signed}\n{}",
+                checkpoint.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok(Checked::Outcome(Outcome::Rejected { report, .. })) => {
+            s.state = "rejected".into();
+            if let Some(t) = &report.transfer {
+                s.agency_code = Some(t.agency_code.clone());
+                s.external_identifier = Some(t.external_identifier.clone());
+            }
+            let mut v = serde_json::to_value(&report).ok();
+            // The package is named by its upload, never by a path on the server.
+            if let Some(obj) = v.as_mut().and_then(|v| v.as_object_mut()) {
+                obj.insert("package".into(), format!("upload {id}").into());
+            }
+            s.report = v;
+        }
+        Ok(Checked::Refused(why)) => {
+            s.state = "rejected".into();
+            s.error = Some(why);
+        }
+        Err(why) => {
+            s.state = "failed".into();
+            s.error = Some(why);
+        }
+    }
+    state.metrics.transfer(&s.state);
+    state.jobs.put(s);
+}
+
+fn find(state: &AppState, p: &Principal, id: &str) -> Result<TransferStatus, ApiError> {
+    require(p, Capability::ReadTransfers)?;
+    match state.jobs.get(id) {
+        Some(s) if visible(p, &s) => Ok(s),
+        _ => Err(ApiError::not_found(format!("no transfer {id}"))),
+    }
+}
+
+/// `GET /api/transfers/{id}`: where the transfer stands; the receipt or report when done.
+#[utoipa::path(get, path = "/api/transfers/{id}", tag = "transfers",
+    params(("id" = String, Path, description = "the id the upload returned")),
+    responses((status = 200, body = TransferStatus), (status = 404, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<TransferStatus>, ApiError> {
+    find(&state, &p, &id).map(Json)
+}
+
+/// `GET /api/transfers/{id}/receipt`: the signed receipt and the checkpoint that includes it
+/// (text, as `strongroom receipt verify` reads it).
+#[utoipa::path(get, path = "/api/transfers/{id}/receipt", tag = "transfers",
+    params(("id" = String, Path, description = "the id the upload returned")),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn receipt(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let s = find(&state, &p, &id)?;
+    match s.signed {
+        Some(text) => {
+            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+        }
+        None => Err(ApiError::not_found(format!(
+            "transfer {id} has no receipt (it is {})",
+            s.state
+        ))),
+    }
+}
+
+/// `GET /api/transfers/{id}/report`: the report of a rejected transfer.
+#[utoipa::path(get, path = "/api/transfers/{id}/report", tag = "transfers",
+    params(("id" = String, Path, description = "the id the upload returned")),
+    responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = find(&state, &p, &id)?;
+    match (s.report, s.error) {
+        (Some(r), _) => Ok(Json(r)),
+        (None, Some(e)) if s.state == "rejected" => Ok(Json(
+            serde_json::json!({"decision": "rejected", "error": e}),
+        )),
+        _ => Err(ApiError::not_found(format!(
+            "transfer {id} has no report (it is {})",
+            s.state
+        ))),
+    }
+}
+
+/// One accepted transfer as the store keeps it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AcceptedTransfer {
+    /// Agency-Code.
+    pub agency_code: String,
+    /// External-Identifier.
+    pub external_identifier: String,
+    /// Number of records.
+    pub records: usize,
+    /// Index of its `transfer.accepted` ledger entry.
+    pub ledger_index: u64,
+}
+
+/// `GET /api/transfers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TransferList {
+    /// Every accepted transfer in the store the caller may see.
+    pub accepted: Vec<AcceptedTransfer>,
+    /// Uploads this server received (since it started) that the caller may see.
+    pub received: Vec<TransferStatus>,
+}
+
+/// `GET /api/transfers`: accepted transfers (from the store) and this server's uploads.
+#[utoipa::path(get, path = "/api/transfers", tag = "transfers",
+    responses((status = 200, body = TransferList)), security(("token" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+) -> Result<Json<TransferList>, ApiError> {
+    require(&p, Capability::ReadTransfers)?;
+    let accepted = crate::access::transfer_records(&state.store)
+        .await?
+        .into_iter()
+        .filter(|t| transfer_visible(&p, &t.transfer.agency_code))
+        .map(|t| AcceptedTransfer {
+            agency_code: t.transfer.agency_code,
+            external_identifier: t.transfer.external_identifier,
+            records: t.records.len(),
+            ledger_index: t.ledger_index,
+        })
+        .collect();
+    let received = state
+        .jobs
+        .all()
+        .into_iter()
+        .filter(|s| visible(&p, s))
+        .collect();
+    Ok(Json(TransferList { accepted, received }))
+}

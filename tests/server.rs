@@ -1,0 +1,1123 @@
+//! The server over a real socket (formats/server.md): every endpoint, the authorization
+//! matrix (each role against each endpoint), agency A never seeing agency B's records (by id,
+//! search, facet counts, download), 密级, transfers uploaded and checked in the background,
+//! an upload cut off half-way and one over the size limit storing nothing, every read in the
+//! ledger, revocation biting at once, the web pages, and graceful shutdown.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const B_AGENCY: &str = "11330100MB0000001Y";
+const A_AGENCY: &str = "11330100MB0000000X";
+
+/// A running `strongroom serve`.
+struct Server {
+    child: Child,
+    base: String,
+    addr: String,
+    _out: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    fn start(a: &Archive, extra: &[&str]) -> Server {
+        let log = std::fs::File::create(a.dir.path().join("server.log")).unwrap();
+        let mut c = Command::new(bin());
+        c.arg("--home")
+            .arg(&a.home)
+            .arg("--as")
+            .arg("tester")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = c.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        let addr = base.trim_start_matches("http://").to_string();
+        Server {
+            child,
+            base,
+            addr,
+            _out: out,
+        }
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id() as i32;
+        // SAFETY-free: kill(2) through the libc crate the binary already uses.
+        unsafe_kill(pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+struct Resp {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), status {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build(),
+    )
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn get(s: &Server, path: &str, token: Option<&str>) -> Resp {
+    get_h(s, path, token, &[])
+}
+
+fn get_h(s: &Server, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    let mut req = agent().get(format!("{}{}", s.base, path));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    finish(req.call())
+}
+
+fn post(s: &Server, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    let mut req = agent().post(format!("{}{}", s.base, path));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    finish(match body {
+        Some(b) => req.send_json(b),
+        None => req.send_empty(),
+    })
+}
+
+fn upload(s: &Server, token: &str, bytes: &[u8]) -> Resp {
+    finish(
+        agent()
+            .post(format!("{}/api/transfers", s.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes),
+    )
+}
+
+fn wait_transfer(s: &Server, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = get(s, &format!("/api/transfers/{id}"), Some(token));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        if v["state"] != "checking" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "transfer {id} still checking");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Adds a user with `role` through the CLI and returns a fresh token.
+fn user(a: &Archive, name: &str, role: &str) -> String {
+    let out = a.run(&["user", "add", name, "--role", role]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = a.run(&["token", "issue", name]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// Agency A's sample (3 公开 records, 2016) and agency B's 2017 copy whose first record is
+/// 内部 (internal).
+fn two_agencies() -> (Archive, Vec<String>, Vec<String>) {
+    let a = Archive::new();
+    a.accept(&sample());
+    let bag = next_year_package(a.dir.path(), "YJ-2017-0001", |i, _, rec| {
+        if i == 0 {
+            rec["classification"] = "内部".into();
+        }
+    });
+    rebag(&bag, &[("Agency-Code", B_AGENCY)]);
+    a.accept(&bag);
+    let codes = |year: &str| {
+        (1..=3)
+            .map(|i| format!("0194-WS·{year}-D30-BGS-000{i}"))
+            .collect::<Vec<_>>()
+    };
+    (a, codes("2016"), codes("2017"))
+}
+
+struct Tokens {
+    sec: String,
+    arch: String,
+    ag_a: String,
+    ag_b: String,
+    court: String,
+    aud: String,
+    sys: String,
+}
+
+fn tokens(a: &Archive) -> Tokens {
+    Tokens {
+        sec: user(a, "sec", "security-admin"),
+        arch: user(a, "arch", "archivist"),
+        ag_a: user(a, "agency-a", &format!("agency:{A_AGENCY}")),
+        ag_b: user(a, "agency-b", &format!("agency:{B_AGENCY}")),
+        court: user(a, "court1", "court:BJ-01"),
+        aud: user(a, "aud", "auditor"),
+        sys: user(a, "sys", "system-admin"),
+    }
+}
+
+fn refcodes(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["reference_code"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn authorization_matrix_every_role_against_every_endpoint() {
+    let (a, codes_a, _codes_b) = two_agencies();
+    let t = tokens(&a);
+    let s = Server::start(&a, &[]);
+    let rc = enc(&codes_a[0]);
+    // (method, path, body) → expected status per role, in the order
+    // security-admin, archivist, agency A, agency B, court, auditor, system-admin.
+    // 404 where a role may read records but not this one (existence is not revealed).
+    let seal_body = json!({"agency": A_AGENCY, "file_base64": "aGk=", "seal_base64": "aGk=", "seal_kind": "jws"});
+    let rows: Vec<(&str, String, Option<Value>, [u16; 7])> = vec![
+        (
+            "GET",
+            "/api/records".into(),
+            None,
+            [403, 200, 200, 200, 200, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}"),
+            None,
+            [403, 200, 200, 404, 404, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}/versions"),
+            None,
+            [403, 200, 200, 404, 404, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}/history"),
+            None,
+            [403, 200, 200, 404, 403, 200, 403],
+        ),
+        (
+            "GET",
+            format!("/api/records/{rc}/files/record.json"),
+            None,
+            [403, 200, 200, 404, 404, 403, 403],
+        ),
+        (
+            "POST",
+            format!("/api/records/{rc}/fixity"),
+            None,
+            [403, 200, 403, 403, 403, 200, 403],
+        ),
+        (
+            "GET",
+            "/api/search?q=%E4%BC%9A%E8%AE%AE".into(),
+            None,
+            [403, 200, 200, 200, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/seals/verify".into(),
+            Some(seal_body),
+            [200, 200, 200, 200, 200, 200, 403],
+        ),
+        ("GET", "/api/ledger/checkpoint".into(), None, [200; 7]),
+        ("GET", "/api/ledger/vkey".into(), None, [200; 7]),
+        ("GET", "/api/ledger/proof/0".into(), None, [200; 7]),
+        (
+            "GET",
+            "/api/ledger/consistency?old=1".into(),
+            None,
+            [200; 7],
+        ),
+        (
+            "GET",
+            "/api/ledger/entries/0".into(),
+            None,
+            [403, 200, 403, 403, 403, 200, 403],
+        ),
+        (
+            "GET",
+            "/api/transfers".into(),
+            None,
+            [403, 200, 200, 200, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/transfers/0123456789abcdef".into(),
+            None,
+            [403, 404, 404, 404, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/users".into(),
+            None,
+            [200, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/tokens/0123456789abcdef/revoke".into(),
+            None,
+            [404, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/config".into(),
+            None,
+            [403, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/metrics".into(),
+            None,
+            [403, 403, 403, 403, 403, 200, 200],
+        ),
+        ("GET", "/api/whoami".into(), None, [200; 7]),
+    ];
+    let roles = [&t.sec, &t.arch, &t.ag_a, &t.ag_b, &t.court, &t.aud, &t.sys];
+    let names = [
+        "security-admin",
+        "archivist",
+        "agency A",
+        "agency B",
+        "court",
+        "auditor",
+        "system-admin",
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, expected) in &rows {
+        // Without a token: 401 everywhere.
+        let r = match *method {
+            "GET" => get(&s, path, None),
+            _ => post(&s, path, None, body.as_ref()),
+        };
+        if r.status != 401 {
+            wrong.push(format!("{method} {path} without token: {}", r.status));
+        }
+        for (i, tok) in roles.iter().enumerate() {
+            let r = match *method {
+                "GET" => get(&s, path, Some(tok)),
+                _ => post(&s, path, Some(tok), body.as_ref()),
+            };
+            if r.status != expected[i] {
+                wrong.push(format!(
+                    "{method} {path} as {}: {} (expected {}): {}",
+                    names[i],
+                    r.status,
+                    expected[i],
+                    r.text().chars().take(200).collect::<String>()
+                ));
+            }
+        }
+    }
+    // Uploads: only agencies and archivists may submit (a body that is no package at all).
+    for (i, tok) in roles.iter().enumerate() {
+        let r = upload(&s, tok, b"not a package");
+        let ok = matches!(i, 1..=3);
+        if (r.status == 202) != ok || (!ok && r.status != 403) {
+            wrong.push(format!("upload as {}: {}", names[i], r.status));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "authorization matrix:\n{}",
+        wrong.join("\n")
+    );
+    // A bad token is 401, and says why without internals.
+    let r = get(&s, "/api/records", Some("srt_0000000000000000_00"));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "unauthenticated");
+    assert!(r.header("www-authenticate").starts_with("Bearer"));
+    assert_eq!(s.stop(), Some(0), "graceful shutdown exits 0");
+}
+
+#[test]
+fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() {
+    let (a, codes_a, codes_b) = two_agencies();
+    let t = tokens(&a);
+    let s = Server::start(&a, &[]);
+
+    // By id: B's records are 404 to A, and B's 内部 record is 404 to B itself.
+    for c in &codes_b {
+        assert_eq!(
+            get(&s, &format!("/api/records/{}", enc(c)), Some(&t.ag_a)).status,
+            404
+        );
+        assert_eq!(
+            get(
+                &s,
+                &format!("/api/records/{}/files/record.json", enc(c)),
+                Some(&t.ag_a)
+            )
+            .status,
+            404
+        );
+    }
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/records/{}", enc(&codes_b[0])),
+            Some(&t.ag_b)
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/records/{}", enc(&codes_b[1])),
+            Some(&t.ag_b)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/records/{}", enc(&codes_b[0])),
+            Some(&t.arch)
+        )
+        .status,
+        200
+    );
+
+    // Lists.
+    let list = |tok: &str| -> Vec<String> {
+        get(&s, "/api/records", Some(tok)).json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reference_code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(list(&t.ag_a), codes_a);
+    assert_eq!(list(&t.ag_b), codes_b[1..].to_vec());
+    assert_eq!(list(&t.arch).len(), 6);
+    assert!(
+        list(&t.court).is_empty(),
+        "a court sees nothing until a grant"
+    );
+
+    // Search and facet counts: within scope only.
+    let q = format!("/api/search?q={}", enc("政务服务"));
+    let v = get(&s, &q, Some(&t.ag_a)).json();
+    assert_eq!(refcodes(&v), codes_a, "{v:#}");
+    let agencies = v["facets"]["agency"].as_object().unwrap();
+    assert_eq!(agencies.keys().collect::<Vec<_>>(), vec![A_AGENCY], "{v:#}");
+    let v = get(&s, &q, Some(&t.ag_b)).json();
+    assert_eq!(refcodes(&v), codes_b[1..].to_vec(), "{v:#}");
+    assert_eq!(v["facets"]["agency"][B_AGENCY], 2, "{v:#}");
+    assert!(v["facets"]["agency"].get(A_AGENCY).is_none(), "{v:#}");
+    let v = get(&s, &q, Some(&t.arch)).json();
+    assert_eq!(v["total"], 6, "{v:#}");
+    let v = get(&s, &format!("{q}&agency={B_AGENCY}"), Some(&t.ag_a)).json();
+    assert_eq!(v["total"], 0, "a filter cannot widen the scope: {v:#}");
+    // Highlighted snippets.
+    let v = get(
+        &s,
+        &format!("/api/search?q={}", enc("会议纪要")),
+        Some(&t.arch),
+    )
+    .json();
+    assert!(
+        v["hits"][0]["snippet_html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>"),
+        "{v:#}"
+    );
+    assert_eq!(
+        get(&s, "/api/search?q=year:[2016", Some(&t.arch)).status / 100,
+        2
+    );
+
+    // Show: recorded as a read, by the user, for the purpose given.
+    let r = get(
+        &s,
+        &format!(
+            "/api/records/{}?purpose={}",
+            enc(&codes_a[0]),
+            enc("诉讼 litigation")
+        ),
+        Some(&t.ag_a),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["reference_code"], codes_a[0].as_str());
+    assert_eq!(v["classification"], "公开");
+    assert_eq!(v["agency"], A_AGENCY);
+    let idx = v["read_ledger_index"].as_u64().unwrap();
+    let e = get(&s, &format!("/api/ledger/entries/{idx}"), Some(&t.aud)).json();
+    assert_eq!(e["type"], "record.read");
+    assert_eq!(e["actor"], "agency-a");
+    assert_eq!(e["purpose"], "诉讼 litigation");
+
+    // Download with Range: 206 with the right bytes, and a read entry before them.
+    let size_before = get(&s, "/api/ledger/checkpoint", Some(&t.aud)).json()["size"]
+        .as_u64()
+        .unwrap();
+    let path = format!(
+        "/api/records/{}/files/{}",
+        enc(&codes_a[0]),
+        enc("附件/清单.txt")
+    );
+    let whole = get(&s, &path, Some(&t.arch));
+    assert_eq!(whole.status, 200);
+    let on_disk = std::fs::read(sample().join("data/0001-平台建设通知/附件/清单.txt")).unwrap();
+    assert_eq!(whole.body, on_disk);
+    let part = get_h(&s, &path, Some(&t.arch), &[("Range", "bytes=2-9")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, on_disk[2..10].to_vec());
+    assert_eq!(
+        part.header("content-range"),
+        format!("bytes 2-9/{}", on_disk.len())
+    );
+    let r = get_h(&s, &path, Some(&t.arch), &[("Range", "bytes=999999-")]);
+    assert_eq!(r.status, 416);
+    let size_after = get(&s, "/api/ledger/checkpoint", Some(&t.aud)).json()["size"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        size_after,
+        size_before + 2,
+        "each download is one record.read entry"
+    );
+
+    // History: stored, then the reads, with proof links that answer.
+    let h = get(
+        &s,
+        &format!("/api/records/{}/history", enc(&codes_a[0])),
+        Some(&t.aud),
+    )
+    .json();
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[0], "record.stored", "{h:#}");
+    assert!(
+        kinds.iter().filter(|k| **k == "record.read").count() >= 3,
+        "{h:#}"
+    );
+    let proof = get(&s, h[0]["proof"].as_str().unwrap(), Some(&t.aud));
+    assert_eq!(proof.status, 200);
+    assert!(
+        proof.text().starts_with("c2sp.org/tlog-proof@v1"),
+        "{}",
+        proof.text()
+    );
+
+    // Fixity on demand, recorded as an audit.
+    let v = post(
+        &s,
+        &format!("/api/records/{}/fixity", enc(&codes_a[1])),
+        Some(&t.arch),
+        None,
+    )
+    .json();
+    assert_eq!(v["intact"], true, "{v:#}");
+    let e = get(
+        &s,
+        &format!("/api/ledger/entries/{}", v["ledger_index"]),
+        Some(&t.aud),
+    )
+    .json();
+    assert_eq!(e["type"], "fixity.audited");
+
+    // Ledger: checkpoint, key, consistency.
+    let c = get(&s, "/api/ledger/checkpoint", Some(&t.ag_b)).json();
+    assert!(c["note"]
+        .as_str()
+        .unwrap()
+        .contains(c["origin"].as_str().unwrap()));
+    let k = get(&s, "/api/ledger/vkey", Some(&t.ag_b)).json();
+    assert!(k["verifier_key"].as_str().unwrap().contains('+'));
+    let cons = get(
+        &s,
+        &format!("/api/ledger/consistency?old=2&new={}", c["size"]),
+        Some(&t.aud),
+    )
+    .json();
+    assert!(!cons["proof"].as_array().unwrap().is_empty());
+    assert_eq!(
+        get(&s, "/api/ledger/proof/999999", Some(&t.aud)).status,
+        400
+    );
+
+    // Metrics count requests by route template, never by 档号.
+    let m = get(&s, "/metrics", Some(&t.sys)).text();
+    assert!(
+        m.contains(
+            "strongroom_http_requests_total{method=\"GET\",route=\"/api/records/{refcode}\""
+        ),
+        "{m}"
+    );
+    assert!(!m.contains("0194-WS"), "{m}");
+    assert!(m.contains("strongroom_record_reads_total"), "{m}");
+
+    // OpenAPI, generated from the handlers.
+    let o = get(&s, "/api/openapi.json", None).json();
+    for p in [
+        "/api/transfers",
+        "/api/records/{refcode}/files/{path}",
+        "/api/search",
+        "/api/ledger/consistency",
+    ] {
+        assert!(
+            o["paths"].get(p).is_some(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(get(&s, "/healthz", None).json()["status"], "ok");
+}
+
+#[test]
+fn users_tokens_and_revocation_bite_at_once() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let sec = user(&a, "sec", "security-admin");
+    let s = Server::start(&a, &[]);
+    // The security administrator adds an archivist and issues a token through the API.
+    let r = post(
+        &s,
+        "/api/users",
+        Some(&sec),
+        Some(&json!({"name": "lin", "role": "archivist"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["event"], "user.added");
+    let r = post(
+        &s,
+        "/api/users",
+        Some(&sec),
+        Some(&json!({"name": "lin", "role": "archivist"})),
+    );
+    assert_eq!(r.status, 409);
+    let r = post(
+        &s,
+        "/api/users",
+        Some(&sec),
+        Some(&json!({"name": "x", "role": "root"})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("is not one of"));
+    let issued = post(
+        &s,
+        "/api/users/lin/tokens",
+        Some(&sec),
+        Some(&json!({"expires": "2099-01-01"})),
+    )
+    .json();
+    let lin = issued["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        get(&s, "/api/whoami", Some(&lin)).json()["role"],
+        "archivist"
+    );
+    // The token is stored only as a hash.
+    let users_dir = a.store().join("users");
+    for e in std::fs::read_dir(&users_dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        assert!(
+            !text.contains(&lin[20..]),
+            "a token's secret is in the store"
+        );
+    }
+    // Revoking the token (API) and a user (CLI, while the server runs) bites at once.
+    let id = issued["token_id"].as_str().unwrap();
+    assert_eq!(
+        post(&s, &format!("/api/tokens/{id}/revoke"), Some(&sec), None).status,
+        200
+    );
+    assert_eq!(get(&s, "/api/whoami", Some(&lin)).status, 401);
+    let arch = user(&a, "wang", "archivist");
+    assert_eq!(get(&s, "/api/records", Some(&arch)).status, 200);
+    let out = a.run(&["user", "revoke", "wang"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(get(&s, "/api/records", Some(&arch)).status, 401);
+    // Expired tokens do not work; an expiry in the past is refused.
+    let out = a.run(&["token", "issue", "sec", "--expires", "2001-01-01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Every change is a ledger entry.
+    let (_, list) = a.json(&["user", "list"]);
+    let users = list["users"].as_array().unwrap();
+    assert_eq!(users.len(), 3, "{list:#}");
+    let out = a.run(&["ledger", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+fn tar_bytes(dir: &Path, at: &Path) -> Vec<u8> {
+    tar_of(dir, at);
+    std::fs::read(at).unwrap()
+}
+
+fn uploads_left(a: &Archive) -> usize {
+    std::fs::read_dir(a.home.join("staging/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn transfers_upload_check_in_background_and_refuse_what_they_must() {
+    let a = Archive::new();
+    let t_a = user(&a, "agency-a", &format!("agency:{A_AGENCY}"));
+    let t_b = user(&a, "agency-b", &format!("agency:{B_AGENCY}"));
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+
+    // Accepted: status, receipt (verifies with the CLI), the records are A's.
+    let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
+    let r = upload(&s, &t_a, &pkg);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.header("location"), format!("/api/transfers/{id}"));
+    let v = wait_transfer(&s, &t_a, &id);
+    assert_eq!(v["state"], "accepted", "{v:#}");
+    assert_eq!(v["agency_code"], A_AGENCY);
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{id}"), Some(&t_b)).status,
+        404
+    );
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{id}"), Some(&arch)).status,
+        200
+    );
+    let receipt = get(&s, &format!("/api/transfers/{id}/receipt"), Some(&t_a)).text();
+    let rp = a.dir.path().join("receipt.txt");
+    std::fs::write(&rp, &receipt).unwrap();
+    let out = a.run(&["receipt", "verify", rp.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let l = get(&s, "/api/transfers", Some(&t_a)).json();
+    assert_eq!(l["accepted"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        get(&s, "/api/transfers", Some(&t_b)).json()["accepted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(uploads_left(&a), 0);
+
+    // An agency cannot transfer another agency's package: refused, nothing stored.
+    let before = a.snapshot();
+    let bag = next_year_package(a.dir.path(), "YJ-2017-0009", |_, _, _| {});
+    let pkg_a2017 = tar_bytes(&bag, &a.dir.path().join("a2017.tar"));
+    let r = upload(&s, &t_b, &pkg_a2017);
+    let v = wait_transfer(&s, &t_b, r.json()["id"].as_str().unwrap());
+    assert_eq!(v["state"], "rejected", "{v:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("Agency-Code"),
+        "{v:#}"
+    );
+    assert_eq!(a.snapshot(), before);
+
+    // A damaged package: rejected with the full report, nothing stored.
+    let broken = a.dir.path().join("broken");
+    copy_tree(&bag, &broken);
+    std::fs::write(
+        broken.join("data/0002-会议纪要/会议 纪要 第1期.txt"),
+        "changed",
+    )
+    .unwrap();
+    let r = upload(
+        &s,
+        &t_a,
+        &tar_bytes(&broken, &a.dir.path().join("broken.tar")),
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let v = wait_transfer(&s, &t_a, &id);
+    assert_eq!(v["state"], "rejected", "{v:#}");
+    let rep = get(&s, &format!("/api/transfers/{id}/report"), Some(&t_a)).json();
+    assert!(!codes(&rep).is_empty(), "{rep:#}");
+    assert_eq!(
+        rep["package"],
+        format!("upload {id}"),
+        "no server path in the report"
+    );
+    assert_eq!(a.snapshot(), before);
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{id}/receipt"), Some(&t_a)).status,
+        404
+    );
+
+    // Cut off half-way: the connection closes after half the declared bytes.
+    let mut sock = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        sock,
+        "POST /api/transfers HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {t_a}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        pkg_a2017.len()
+    )
+    .unwrap();
+    sock.write_all(&pkg_a2017[..pkg_a2017.len() / 2]).unwrap();
+    sock.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while uploads_left(&a) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(uploads_left(&a), 0, "the partial upload was not removed");
+    let l = get(&s, "/api/transfers", Some(&arch)).json();
+    assert_eq!(
+        l["received"].as_array().unwrap().len(),
+        3,
+        "a cut-off upload is no transfer: {l:#}"
+    );
+    assert_eq!(a.snapshot(), before);
+
+    // The same package in full is accepted.
+    let r = upload(&s, &t_a, &pkg_a2017);
+    let v = wait_transfer(&s, &t_a, r.json()["id"].as_str().unwrap());
+    assert_eq!(v["state"], "accepted", "{v:#}");
+    drop(s);
+
+    // Over the size limit: 413 at once from Content-Length, and while streaming without one.
+    let s = Server::start(&a, &["--max-upload-bytes", "4096"]);
+    let before = a.snapshot();
+    let r = upload(&s, &t_a, &pkg);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["error"], "payload_too_large");
+    let mut sock = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        sock,
+        "POST /api/transfers HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {t_a}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        s.addr
+    )
+    .unwrap();
+    for chunk in pkg.chunks(1024) {
+        if write!(sock, "{:x}\r\n", chunk.len()).is_err()
+            || sock.write_all(chunk).is_err()
+            || sock.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = sock.write_all(b"0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = sock.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(a.snapshot(), before);
+    assert_eq!(uploads_left(&a), 0);
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn web_pages_sign_in_search_in_chinese_and_open_a_record() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+    // Not signed in: to the sign-in page.
+    let r = get(&s, "/search", None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/signin");
+    let r = get(&s, "/signin", None);
+    assert!(
+        r.text()
+            .contains("<form method=\"post\" action=\"/signin\""),
+        "{}",
+        r.text()
+    );
+    // A wrong token is refused on the page; the right one sets an HttpOnly cookie.
+    let bad = finish(
+        agent()
+            .post(format!("{}/signin", s.base))
+            .send_form([("token", "nope")]),
+    );
+    assert_eq!(bad.status, 401);
+    let ok = finish(
+        agent()
+            .post(format!("{}/signin", s.base))
+            .send_form([("token", arch.as_str())]),
+    );
+    assert_eq!(ok.status, 303);
+    let cookie = ok.header("set-cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let c = cookie.split(';').next().unwrap().to_string();
+    let page =
+        |path: &str, lang: &str| get_h(&s, path, None, &[("Cookie", &format!("{c}; lang={lang}"))]);
+    let r = page(&format!("/search?q={}", enc("会议纪要")), "zh");
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("<html lang=\"zh-CN\">"), "{html}");
+    assert!(html.contains("网上政务服务平台建设协调会议纪要"), "{html}");
+    assert!(html.contains("<b>"), "highlighted snippet: {html}");
+    assert!(html.contains("立档单位"), "facets: {html}");
+    let r = page(
+        &format!("/records/{}", enc("0194-WS·2016-D30-BGS-0002")),
+        "en",
+    );
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(
+        html.contains("Ledger history") && html.contains("inclusion proof"),
+        "{html}"
+    );
+    assert!(
+        html.contains("This view is recorded in the ledger"),
+        "{html}"
+    );
+    let r = page(
+        &format!("/records/{}", enc("0194-WS·2016-D30-BGS-9999")),
+        "en",
+    );
+    assert_eq!(r.status, 404);
+    let r = finish(
+        agent()
+            .post(format!(
+                "{}/records/{}/fixity",
+                s.base,
+                enc("0194-WS·2016-D30-BGS-0002")
+            ))
+            .header("Cookie", &c)
+            .send_empty(),
+    );
+    assert!(r.text().contains("完好"), "{}", r.text());
+    let r = page("/transfers", "zh");
+    assert!(r.text().contains(A_AGENCY), "{}", r.text());
+}
+
+#[test]
+fn seal_verification_service_judges_against_the_registry() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let a = Archive::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let raw = a.dir.path().join("agency.raw");
+    std::fs::write(&raw, key.public_key().as_ref()).unwrap();
+    let out = a.run(&[
+        "seal",
+        "trust",
+        "add",
+        "--agency",
+        "AG1",
+        "--key",
+        raw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let content = "正文: the record's bytes\n".repeat(50).into_bytes();
+    // A detached JWS with the unencoded payload (RFC 7797).
+    let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","b64":false,"crit":["b64"]}"#);
+    let mut input = format!("{h}.").into_bytes();
+    input.extend_from_slice(&content);
+    let seal = format!("{h}..{}", URL_SAFE_NO_PAD.encode(key.sign(&input).as_ref()));
+    let aud = user(&a, "aud", "auditor");
+    let s = Server::start(&a, &[]);
+    let ask = |body: &[u8]| {
+        post(
+            &s,
+            "/api/seals/verify",
+            Some(&aud),
+            Some(
+                &json!({"agency": "AG1", "file_base64": STANDARD.encode(body),
+                "seal_base64": STANDARD.encode(&seal), "seal_kind": "jws"}),
+            ),
+        )
+    };
+    let r = ask(&content);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["valid"], true, "{}", r.text());
+    let mut changed = content.clone();
+    changed[0] ^= 1;
+    assert_eq!(ask(&changed).json()["valid"], false);
+    let r = post(
+        &s,
+        "/api/seals/verify",
+        Some(&aud),
+        Some(&json!({"agency": "AG1", "file_base64": "%%", "seal_base64": "", "seal_kind": "jws"})),
+    );
+    assert_eq!(r.status, 400);
+}
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Bytes of a fixed pattern, produced as read (the test holds none of it either).
+struct Pattern {
+    left: u64,
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_2_gib_upload_streams_to_disk_with_bounded_memory() {
+    const SIZE: u64 = 2 << 30;
+    let a = Archive::new();
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+    let before = peak_rss_kib(s.child.id());
+    let started = Instant::now();
+    let r = finish(
+        agent()
+            .post(format!("{}/api/transfers", s.base))
+            .header("Authorization", format!("Bearer {arch}"))
+            .header("Content-Length", SIZE.to_string())
+            .send(ureq::SendBody::from_owned_reader(Pattern { left: SIZE })),
+    );
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["bytes"], SIZE);
+    let peak = peak_rss_kib(s.child.id());
+    eprintln!(
+        "2 GiB upload: {:.1} s ({:.0} MiB/s), server peak RSS {} MiB (before: {} MiB)",
+        secs,
+        SIZE as f64 / secs / 1048576.0,
+        peak / 1024,
+        before / 1024
+    );
+    assert!(
+        peak < before + 128 * 1024,
+        "the server's memory grew with the upload: {before} KiB → {peak} KiB"
+    );
+    // Not a package: rejected by intake, and the uploaded file is gone.
+    let v = wait_transfer(&s, &arch, r.json()["id"].as_str().unwrap());
+    assert_eq!(v["state"], "rejected", "{v:#}");
+    assert_eq!(codes(&v["report"]), vec!["PKG_UNKNOWN_FORMAT"], "{v:#}");
+    assert_eq!(uploads_left(&a), 0);
+}
+
+#[test]
+fn shutdown_lets_a_running_transfer_check_finish() {
+    let a = Archive::new();
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+    let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
+    let r = upload(&s, &arch, &pkg);
+    assert_eq!(r.status, 202, "{}", r.text());
+    // SIGTERM right after the upload: the server waits for the checks, then exits 0.
+    assert_eq!(s.stop(), Some(0));
+    let (code, v) = a.json(&["list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v.as_array().unwrap().len(), 3, "{v:#}");
+    assert_eq!(uploads_left(&a), 0);
+}
