@@ -103,3 +103,115 @@ impl CommitPoint for LedgerBatch<'_> {
         })
     }
 }
+
+/// A change to documents outside `ocfl/` (the seal registry, retention state): documents put
+/// create-only, content-addressed blobs, and the one ledger entry that commits them.
+pub struct DocumentPlan {
+    /// Documents, create-only (a leftover of an unfinished change at the path is removed).
+    pub docs: Vec<(object_store::path::Path, Bytes)>,
+    /// Content-addressed blobs (equal bytes already there are fine).
+    pub blobs: Vec<(object_store::path::Path, Bytes)>,
+    /// The entry.
+    pub event: Event,
+}
+
+/// What a committed [`DocumentPlan`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DocumentChange {
+    /// The entry's type.
+    pub event: String,
+    /// Its index.
+    pub ledger_index: u64,
+    /// The change id.
+    pub change: String,
+    /// The documents written.
+    pub documents: Vec<String>,
+}
+
+/// The frame of every document change: take the writer lock (waiting up to
+/// [`EVENT_LOCK_WAIT`]), settle interrupted writes, `load` the committed state, `build` the
+/// plan from it (given the index its entry will take and a fresh change id), write blobs and
+/// documents, sync, append the entry (the commit point), release. A document becomes part of
+/// the archive only with its entry; readers ignore one without (`what` names the kind of
+/// change in errors).
+pub async fn commit_documents<S, E, L, F>(
+    store: &Store,
+    key: &ArchiveKey,
+    actor: &str,
+    what: &str,
+    load: L,
+    build: F,
+) -> Result<DocumentChange, E>
+where
+    L: for<'s> FnOnce(&'s Store) -> BoxFuture<'s, Result<S, E>>,
+    F: FnOnce(&S, u64, &str) -> Result<DocumentPlan, E>,
+    E: From<StoreError> + From<LedgerError> + From<EntryError>,
+{
+    let lock = store.lock_writer_waiting(actor, EVENT_LOCK_WAIT).await?;
+    let result = async {
+        let ledger = open(store).await?;
+        ledger.recover(&lock).await?;
+        store.recover(&lock).await?;
+        let state = load(store).await?;
+        let index = ledger.size().await?;
+        let change_id = crate::store::random_hex(8);
+        let plan = build(&state, index, &change_id)?;
+        for (path, bytes) in &plan.blobs {
+            match store.put_create(path, bytes.clone()).await {
+                Ok(()) => {}
+                Err(StoreError::AlreadyExists { .. }) => {
+                    // Content-addressed: equal bytes are a leftover or the same object.
+                    if store.get_bytes(path).await?.as_ref() != Some(bytes) {
+                        return Err(StoreError::Inconsistent {
+                            path: path.to_string(),
+                            message: "holds other bytes than its name's digest".into(),
+                        }
+                        .into());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for (path, bytes) in &plan.docs {
+            // `build` refused anything committed at this path, so what is here is a leftover
+            // of a change that never reached its entry: garbage, under the lock.
+            if store.exists(path).await? {
+                store.delete(path).await?;
+            }
+            store.put_create(path, bytes.clone()).await?;
+        }
+        store.sync().await?;
+        let entries = encode_all(
+            std::slice::from_ref(&plan.event),
+            actor,
+            &crate::store::now_rfc3339(),
+        )?;
+        let appended = ledger.append(&lock, key, &entries).await?;
+        if appended.first_index != index {
+            return Err(StoreError::Inconsistent {
+                path: "ledger/checkpoint".into(),
+                message: format!(
+                    "the {what} change was recorded at {} instead of {index}",
+                    appended.first_index
+                ),
+            }
+            .into());
+        }
+        let kind = entries
+            .first()
+            .and_then(|e| Entry::decode(e).ok())
+            .map(|e| e.kind)
+            .unwrap_or_default();
+        Ok::<_, E>(DocumentChange {
+            event: kind,
+            ledger_index: index,
+            change: change_id,
+            documents: plan.docs.iter().map(|(p, _)| p.to_string()).collect(),
+        })
+    }
+    .await;
+    let released = lock.release().await;
+    let applied = result?;
+    released?;
+    Ok(applied)
+}

@@ -24,9 +24,6 @@ pub const REFCODE_FIELDS: [&str; 7] = [
     "item_number",
 ];
 
-/// How long a change waits for another writer.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Parses `--to`: `Y`, `D30`, or a number of years.
 pub fn parse_retention_target(to: &str) -> Result<String, RetentionError> {
     let t = to.trim();
@@ -82,7 +79,9 @@ pub async fn extend(
     }
     let to = parse_retention_target(to)?;
     let policy = Policy::default_schedule()?;
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
+    let lock = store
+        .lock_writer_waiting(actor, crate::ledger::commit::EVENT_LOCK_WAIT)
+        .await?;
     let result = async {
         let mut meta = object_of(store, refcode).await?;
         let received = meta
@@ -182,7 +181,9 @@ pub async fn set_fields(
             "give at least one --set FIELD=VALUE".into(),
         ));
     }
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
+    let lock = store
+        .lock_writer_waiting(actor, crate::ledger::commit::EVENT_LOCK_WAIT)
+        .await?;
     let result = async {
         let mut meta = object_of(store, refcode).await?;
         let mut changed = Vec::new();

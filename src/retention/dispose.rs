@@ -25,9 +25,6 @@ use crate::ledger::entry::{Entry, Event};
 use crate::sign::{ArchiveKey, Verifier};
 use crate::store::{self, CommitPlan, Store};
 
-/// How long execution waits for another writer.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Proposes a disposition batch for `action` from the due list as of `as_of`. Records already
 /// in a batch not yet executed are left out.
 pub async fn propose(
@@ -365,7 +362,9 @@ pub async fn execute(
             "destruction needs two distinct witnesses (监销人): --witness A --witness B".into(),
         ));
     }
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
+    let lock = store
+        .lock_writer_waiting(actor, crate::ledger::commit::EVENT_LOCK_WAIT)
+        .await?;
     let result = execute_locked(store, key, actor, batch, &wit, today, &lock).await;
     let released = lock.release().await;
     let done = result?;

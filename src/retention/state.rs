@@ -9,24 +9,19 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::RetentionError;
-use crate::ledger::commit::encode_all;
-use crate::ledger::entry::{Entry, Event};
+use crate::ledger::entry::Entry;
 use crate::sign::ArchiveKey;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 
 /// The prefix of every retention document in the store.
 pub const RETENTION_PREFIX: &str = "retention";
 
 /// Version of the retention documents this code writes.
 pub const RETENTION_FORMAT_VERSION: u32 = 1;
-
-/// How long a change waits for another writer.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A hold as placed (`retention/holds/<id>.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -559,31 +554,14 @@ impl RetentionState {
 }
 
 /// What one change wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct Applied {
-    /// The entry's type.
-    pub event: String,
-    /// Its index.
-    pub ledger_index: u64,
-    /// The change id.
-    pub change: String,
-    /// Documents written.
-    pub documents: Vec<String>,
-}
+pub type Applied = crate::ledger::commit::DocumentChange;
 
 /// A change's documents, content-addressed blobs, and the one entry that commits them.
-pub struct Plan {
-    /// Documents, create-only (a leftover of an unfinished change at the path is removed).
-    pub docs: Vec<(Path, Bytes)>,
-    /// Content-addressed blobs (equal bytes already there are fine).
-    pub blobs: Vec<(Path, Bytes)>,
-    /// The entry.
-    pub event: Event,
-}
+pub type Plan = crate::ledger::commit::DocumentPlan;
 
-/// The frame of every retention change: lock, recover, read the committed state, build the
-/// plan, write blobs and documents create-only, sync, append the entry (the commit point),
-/// release. `build` gets the state, the index the entry will take and the change id.
+/// The frame of every retention change (`ledger::commit::commit_documents`) over the
+/// committed retention state. `build` gets the state, the index the entry will take and the
+/// change id.
 pub async fn change<F>(
     store: &Store,
     key: &ArchiveKey,
@@ -593,72 +571,15 @@ pub async fn change<F>(
 where
     F: FnOnce(&RetentionState, u64, &str) -> Result<Plan, RetentionError>,
 {
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
-    let result = async {
-        let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
-        let state = RetentionState::load(store).await?;
-        let index = ledger.size().await?;
-        let change_id = store::random_hex(8);
-        let plan = build(&state, index, &change_id)?;
-        for (path, bytes) in &plan.blobs {
-            match store.put_create(path, bytes.clone()).await {
-                Ok(()) => {}
-                Err(StoreError::AlreadyExists { .. }) => {
-                    if store.get_bytes(path).await?.as_ref() != Some(bytes) {
-                        return Err(StoreError::Inconsistent {
-                            path: path.to_string(),
-                            message: "holds other bytes than its name's digest".into(),
-                        }
-                        .into());
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        for (path, bytes) in &plan.docs {
-            // `build` refused anything committed at this path, so what is here is a leftover
-            // of a change that never reached its entry: garbage, under the lock.
-            if store.exists(path).await? {
-                store.delete(path).await?;
-            }
-            store.put_create(path, bytes.clone()).await?;
-        }
-        store.sync().await?;
-        let entries = encode_all(
-            std::slice::from_ref(&plan.event),
-            actor,
-            &store::now_rfc3339(),
-        )?;
-        let appended = ledger.append(&lock, key, &entries).await?;
-        if appended.first_index != index {
-            return Err(StoreError::Inconsistent {
-                path: "ledger/checkpoint".into(),
-                message: format!(
-                    "the retention change was recorded at {} instead of {index}",
-                    appended.first_index
-                ),
-            }
-            .into());
-        }
-        let kind = entries
-            .first()
-            .and_then(|e| Entry::decode(e).ok())
-            .map(|e| e.kind)
-            .unwrap_or_default();
-        Ok::<_, RetentionError>(Applied {
-            event: kind,
-            ledger_index: index,
-            change: change_id,
-            documents: plan.docs.iter().map(|(p, _)| p.to_string()).collect(),
-        })
-    }
-    .await;
-    let released = lock.release().await;
-    let applied = result?;
-    released?;
-    Ok(applied)
+    crate::ledger::commit::commit_documents(
+        store,
+        key,
+        actor,
+        "retention",
+        |s| Box::pin(RetentionState::load(s)),
+        build,
+    )
+    .await
 }
 
 /// The tombstone of a destroyed (or transferred) record, when it has one that its

@@ -28,9 +28,6 @@ use crate::store::{self, CommitPlan, Store, StoreError};
 /// The tag folder holding each record's intake evidence and ledger proofs.
 pub const EVIDENCE_DIR: &str = "strongroom-evidence";
 
-/// How long confirmation waits for another writer.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// What `transfer-out` wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct Package {
@@ -290,7 +287,9 @@ pub async fn confirm(
     let receipt: Receipt = serde_json::from_value(doc)
         .map_err(|e| RetentionError::Refused(format!("not a strongroom receipt: {e}")))?;
     let receipt_sha256 = super::state::sha256_tag(receipt_note.as_bytes());
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
+    let lock = store
+        .lock_writer_waiting(actor, crate::ledger::commit::EVENT_LOCK_WAIT)
+        .await?;
     let result = async {
         let ledger = crate::ledger::commit::open(store).await?;
         ledger.recover(&lock).await?;

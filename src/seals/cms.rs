@@ -120,6 +120,16 @@ struct RawParts {
     signers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
+impl RawParts {
+    /// The signed attributes of `si` as its signer encoded them (found by its signature).
+    fn signed_attrs_of(&self, si: &SignerInfo) -> Option<&[u8]> {
+        self.signers
+            .iter()
+            .find(|(signature, _)| signature.as_slice() == si.signature.as_bytes())
+            .and_then(|(_, attrs)| attrs.as_deref())
+    }
+}
+
 /// Walks ContentInfo → SignedData → certificates and SignerInfos over the DER as given.
 fn raw_parts(der: &[u8]) -> Option<RawParts> {
     let mut raw = RawParts::default();
@@ -328,11 +338,7 @@ pub fn verify_detached(
     let content = read_content(content, &algs, keep)?;
 
     for si in signer_infos {
-        let signed_attrs_der = raw
-            .signers
-            .iter()
-            .find(|(signature, _)| signature.as_slice() == si.signature.as_bytes())
-            .and_then(|(_, attrs)| attrs.as_deref());
+        let signed_attrs_der = raw.signed_attrs_of(si);
         let ev = verify_signer(
             si,
             signed_attrs_der,
@@ -538,11 +544,7 @@ pub fn verify_timestamp_token(
     }
     let tst_content = read_content(&tst_der[..], &algs, true)?;
     for si in signer_infos {
-        let signed_attrs_der = raw
-            .signers
-            .iter()
-            .find(|(signature, _)| signature.as_slice() == si.signature.as_bytes())
-            .and_then(|(_, attrs)| attrs.as_deref());
+        let signed_attrs_der = raw.signed_attrs_of(si);
         let mut ev = verify_signer(
             si,
             signed_attrs_der,

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use super::verdict::{AlgorithmPolicy, ChainLink, CrlUsed};
 use super::x509::{self, KeyAlgorithm, PublicKey};
 
-use crate::ledger::commit::encode_all;
 use crate::ledger::entry::{Entry, EntryError, Event};
 use crate::ledger::log::LedgerError;
 use crate::sign::ArchiveKey;
@@ -30,9 +29,6 @@ pub const REGISTRY_FORMAT_VERSION: u32 = 1;
 
 /// The registry's prefix in the store.
 pub const SEALS_PREFIX: &str = "seals";
-
-/// How long a registry change waits for another writer to release the lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Errors of the registry. Bad input is told apart from a failing store.
 #[derive(Debug, thiserror::Error)]
@@ -697,28 +693,13 @@ impl Registry {
 }
 
 /// What a registry change did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Applied {
-    /// The ledger entry's type.
-    pub event: String,
-    /// Its index.
-    pub ledger_index: u64,
-    /// The change id.
-    pub change: String,
-    /// The documents written.
-    pub documents: Vec<String>,
-}
+pub type Applied = crate::ledger::commit::DocumentChange;
 
 /// A change's documents (each checked for an uncommitted leftover first), its content-
 /// addressed blobs, and the entry that commits them.
-struct Plan {
-    docs: Vec<(Path, Bytes)>,
-    blobs: Vec<(Path, Bytes)>,
-    event: Event,
-}
+type Plan = crate::ledger::commit::DocumentPlan;
 
-/// The frame of every change: lock, recover, read the committed registry, build the plan,
-/// write blobs and documents create-only, sync, append the entry (the commit point), release.
+/// The frame of every change (`ledger::commit::commit_documents`) over the committed registry.
 async fn change<F>(
     store: &Store,
     key: &ArchiveKey,
@@ -728,73 +709,15 @@ async fn change<F>(
 where
     F: FnOnce(&Registry, u64, &str) -> Result<Plan, RegistryError>,
 {
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
-    let result = async {
-        let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
-        let registry = Registry::load(store).await?;
-        let index = ledger.size().await?;
-        let change_id = store::random_hex(8);
-        let plan = build(&registry, index, &change_id)?;
-        for (path, bytes) in &plan.blobs {
-            match store.put_create(path, bytes.clone()).await {
-                Ok(()) => {}
-                Err(StoreError::AlreadyExists { .. }) => {
-                    // Content-addressed: equal bytes are a leftover or the same object.
-                    if store.get_bytes(path).await?.as_ref() != Some(bytes) {
-                        return Err(StoreError::Inconsistent {
-                            path: path.to_string(),
-                            message: "holds other bytes than its name's digest".into(),
-                        }
-                        .into());
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        for (path, bytes) in &plan.docs {
-            // `build` refused anything committed at this path, so what is here is a
-            // leftover of a change that never reached its entry: garbage, under the lock.
-            if store.exists(path).await? {
-                store.delete(path).await?;
-            }
-            store.put_create(path, bytes.clone()).await?;
-        }
-        store.sync().await?;
-        let entries = encode_all(
-            std::slice::from_ref(&plan.event),
-            actor,
-            &store::now_rfc3339(),
-        )?;
-        let appended = ledger.append(&lock, key, &entries).await?;
-        if appended.first_index != index {
-            return Err(StoreError::Inconsistent {
-                path: "ledger/checkpoint".into(),
-                message: format!(
-                    "the registry change was recorded at {} instead of {index}",
-                    appended.first_index
-                ),
-            }
-            .into());
-        }
-        let kind = entries
-            .first()
-            .and_then(|e| Entry::decode(e).ok())
-            .map(|e| e.kind)
-            .unwrap_or_default();
-        Ok::<_, RegistryError>(Applied {
-            event: kind,
-            ledger_index: index,
-            change: change_id,
-            documents: plan.docs.iter().map(|(p, _)| p.to_string()).collect(),
-        })
-    }
-    .await;
-    let released = lock.release().await;
-    let applied = result?;
-    released?;
-    Ok(applied)
+    crate::ledger::commit::commit_documents(
+        store,
+        key,
+        actor,
+        "registry",
+        |s| Box::pin(Registry::load(s)),
+        build,
+    )
+    .await
 }
 
 /// What `seal trust add` adds.
