@@ -36,10 +36,14 @@ pub enum Capability {
     Metrics,
     /// The server's configuration (no secrets).
     ReadConfig,
+    /// Read holds (冻结), due lists (到期清单), disposition batches and their certificates.
+    ReadRetention,
+    /// Place and lift holds; propose, approve and execute disposition batches (销毁).
+    Dispose,
 }
 
 /// Every capability, for the matrix.
-pub const ALL: [Capability; 12] = [
+pub const ALL: [Capability; 14] = [
     Capability::SubmitTransfer,
     Capability::ReadTransfers,
     Capability::ReadRecords,
@@ -52,6 +56,8 @@ pub const ALL: [Capability; 12] = [
     Capability::ManageUsers,
     Capability::Metrics,
     Capability::ReadConfig,
+    Capability::ReadRetention,
+    Capability::Dispose,
 ];
 
 impl Capability {
@@ -184,6 +190,8 @@ fn name(c: Capability) -> &'static str {
         Capability::ManageUsers => "manage-users",
         Capability::Metrics => "metrics",
         Capability::ReadConfig => "read-config",
+        Capability::ReadRetention => "read-retention",
+        Capability::Dispose => "dispose",
     }
 }
 

@@ -11,6 +11,7 @@ pub mod api;
 pub mod authz;
 pub mod metrics;
 pub mod pages;
+pub mod retention_api;
 pub mod transfers;
 
 use std::collections::HashMap;
@@ -261,6 +262,9 @@ impl From<AccessError> for ApiError {
             AccessError::NoSuchVersion { .. } | AccessError::NoSuchFile { .. } => {
                 ApiError::not_found(e.to_string())
             }
+            AccessError::Destroyed { .. } => {
+                ApiError::new(StatusCode::GONE, "destroyed", e.to_string())
+            }
             AccessError::Store(s) => s.into(),
             e => ApiError::internal(&e),
         }
@@ -379,6 +383,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let rest = Router::new()
         .merge(transfers::status_routes())
         .merge(api::routes())
+        .merge(retention_api::routes())
         .merge(pages::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
@@ -420,7 +425,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Binds `addr` and serves until SIGINT or SIGTERM; then stops taking requests, lets
+/// Binds `addr`, starts the search index's catch-up in the background, and serves until
+/// SIGINT or SIGTERM; then stops taking requests, lets
 /// requests in flight finish, and waits up to `limits.shutdown_grace` for transfer checks
 /// still running. `ready` is called with the bound address (port 0 picks one).
 pub async fn serve(
@@ -437,6 +443,9 @@ pub async fn serve(
         .map_err(listen_err)?;
     let local = listener.local_addr().map_err(listen_err)?;
     ready(local);
+    // The index catches up while the server already answers (a search waits for it only if
+    // it is the first this process serves).
+    api::catch_up_in_background(state.clone());
     let router = app(state.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
