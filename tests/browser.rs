@@ -220,9 +220,8 @@ impl Session {
         let base = self.base.clone();
         self.page
             .call("Page.navigate", json!({"url": format!("{base}/signin")}));
-        self.page.wait_for(
-            "document.readyState === 'complete' && !!document.getElementById('token')",
-        );
+        self.page
+            .wait_for("document.readyState === 'complete' && !!document.getElementById('token')");
         self.page.eval(&format!(
             "document.getElementById('token').value = {}; document.querySelector('form[action=\"/signin\"]').submit(); true",
             json!(token)
@@ -331,14 +330,19 @@ fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
     s.sign_in(&lin);
     s.page
         .eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
-    s.page.wait_for("document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'");
+    s.page.wait_for(
+        "document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'",
+    );
     // The due list, from the navigation; propose a batch from it.
     s.page
         .eval("document.querySelector('a[href=\"/retention/due\"]').click(); true");
     s.page.wait_for("location.pathname === '/retention/due' && document.readyState === 'complete' && !!document.querySelector('table')");
     let text = s.text();
     assert!(text.contains(DUE_R1) && text.contains(DUE_R3), "{text}");
-    assert!(text.contains("销毁清册") || text.contains("disposition"), "{text}");
+    assert!(
+        text.contains("销毁清册") || text.contains("disposition"),
+        "{text}"
+    );
     s.shot("1-due.png");
     s.page
         .eval("document.querySelector('form[action=\"/dispositions\"]').submit(); true");
@@ -347,12 +351,15 @@ fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
     // lin approves; lin's second approval is refused on the page.
     s.page
         .eval("document.getElementById('approve').click(); true");
-    s.page.wait_for("document.readyState === 'complete' && !!document.querySelector('p.ok')");
+    s.page
+        .wait_for("document.readyState === 'complete' && !!document.querySelector('p.ok')");
     assert!(s.text().contains("lin"), "{}", s.text());
     s.shot("2-first-approval.png");
     s.page
         .eval("document.getElementById('approve').click(); true");
-    s.page.wait_for("document.readyState === 'complete' && !!document.querySelector('p.bad[role=alert]')");
+    s.page.wait_for(
+        "document.readyState === 'complete' && !!document.querySelector('p.bad[role=alert]')",
+    );
     let refusal = s.text();
     assert!(
         refusal.contains("lin already approved"),
@@ -360,19 +367,25 @@ fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
     );
     assert_eq!(
         s.page.eval("document.getElementById('status').innerText"),
-        json!(if refusal.contains("待批准") { "待批准" } else { "proposed" })
+        json!(if refusal.contains("待批准") {
+            "待批准"
+        } else {
+            "proposed"
+        })
     );
     s.shot("3-same-archivist-refused.png");
 
     // Sign out; mei signs in and gives the second approval, then executes.
     s.page
         .eval("document.querySelector('form[action=\"/signout\"]').submit(); true");
-    s.page.wait_for("location.pathname === '/signin' && document.readyState === 'complete'");
+    s.page
+        .wait_for("location.pathname === '/signin' && document.readyState === 'complete'");
     s.sign_in(&mei);
     s.open("/dispositions/1", "!!document.getElementById('approve')");
     s.page
         .eval("document.getElementById('approve').click(); true");
-    s.page.wait_for("document.readyState === 'complete' && !!document.getElementById('execute')");
+    s.page
+        .wait_for("document.readyState === 'complete' && !!document.getElementById('execute')");
     let text = s.text();
     assert!(text.contains("lin") && text.contains("mei"), "{text}");
     s.shot("4-approved.png");
@@ -397,14 +410,18 @@ fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
         "document.getElementById('reference_codes').value = {}; document.getElementById('authority').value = '（2026）京01民初1号'; document.getElementById('reason').value = '诉讼保全'; document.querySelector('form[action=\"/holds\"]').submit(); true",
         json!(DUE_R2)
     ));
-    s.page.wait_for("document.readyState === 'complete' && !!document.querySelector('p.ok')");
+    s.page
+        .wait_for("document.readyState === 'complete' && !!document.querySelector('p.ok')");
     s.shot("7-holds.png");
     s.open(
         &format!("/records/{}", enc(DUE_R2)),
         "!!document.getElementById('holds')",
     );
     let text = s.text();
-    assert!(text.contains("H1") && text.contains("京01民初1号"), "{text}");
+    assert!(
+        text.contains("H1") && text.contains("京01民初1号"),
+        "{text}"
+    );
     s.shot("8-record-held.png");
     eprintln!("screenshots in {}", s.out_dir.display());
 }

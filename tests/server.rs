@@ -439,6 +439,31 @@ fn authorization_matrix_every_role_against_every_endpoint() {
             None,
             [403, 404, 403, 403, 403, 403, 403],
         ),
+        // Copies: archivists issue; a court lists and downloads its own (none here).
+        (
+            "GET",
+            "/api/copies".into(),
+            None,
+            [403, 200, 403, 403, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/copies".into(),
+            Some(json!({"court": "BJ-01", "request": "r", "records": []})),
+            [403, 400, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/copies/0123456789abcdef".into(),
+            None,
+            [403, 404, 403, 403, 404, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/copies/0123456789abcdef/bundle".into(),
+            None,
+            [403, 404, 403, 403, 404, 403, 403],
+        ),
     ];
     let roles = [&t.sec, &t.arch, &t.ag_a, &t.ag_b, &t.court, &t.aud, &t.sys];
     let names = [
@@ -1222,7 +1247,10 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
     assert!(r.header("content-type").starts_with("text/csv"));
     let csv = r.text();
     assert!(csv.starts_with('\u{feff}'), "UTF-8 with BOM");
-    assert!(csv.contains("档号") && csv.contains(R1) && csv.contains(R3), "{csv}");
+    assert!(
+        csv.contains("档号") && csv.contains(R1) && csv.contains(R3),
+        "{csv}"
+    );
     let r = get_h(
         &s,
         "/api/retention/due?as_of=2022-01-01",
@@ -1245,7 +1273,9 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
         &s,
         "/api/holds",
         al,
-        Some(&json!({"reference_codes": [R1], "reason": "诉讼", "authority": "（2026）京01民初1号"})),
+        Some(
+            &json!({"reference_codes": [R1], "reason": "诉讼", "authority": "（2026）京01民初1号"}),
+        ),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let hold = r.json()["hold"].as_str().unwrap().to_string();
@@ -1253,7 +1283,9 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
         &s,
         "/api/holds",
         al,
-        Some(&json!({"reference_codes": ["0194-WS·2016-D5-BGS-9999"], "reason": "x", "authority": "y"})),
+        Some(
+            &json!({"reference_codes": ["0194-WS·2016-D5-BGS-9999"], "reason": "x", "authority": "y"}),
+        ),
     );
     assert_eq!(r.status, 404, "a hold on no record: {}", r.text());
     let r = get(&s, "/api/retention/due?as_of=2022-01-01", al);
@@ -1266,7 +1298,11 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
     let r = post(&s, "/api/dispositions", al, Some(&json!({})));
     assert_eq!(r.status, 200, "{}", r.text());
     let batch = r.json()["batch"]["batch"].as_u64().unwrap();
-    assert_eq!(due_items(&r.json()["batch"]), [R3], "the held R1 is left out");
+    assert_eq!(
+        due_items(&r.json()["batch"]),
+        [R3],
+        "the held R1 is left out"
+    );
     let approve = |tok| post(&s, &format!("/api/dispositions/{batch}/approve"), tok, None);
     let r = approve(al);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1305,7 +1341,10 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
     let r = get(&s, &format!("/api/records/{}", enc(R3)), al);
     assert_eq!(r.status, 410, "{}", r.text());
     assert_eq!(r.json()["error"], "destroyed");
-    assert_eq!(get(&s, &format!("/api/records/{}", enc(R1)), al).status, 200);
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(R1)), al).status,
+        200
+    );
     let r = get(&s, &format!("/api/dispositions/{batch}/certificate"), al);
     assert_eq!(r.status, 200);
     let cert = r.text();
@@ -1338,5 +1377,132 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
     let e = r.json();
     assert_eq!(e["type"], "disposition.approved", "{e}");
     assert_eq!(e["actor"], "bob", "{e}");
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn a_court_sees_only_the_copies_granted_to_it_and_the_records_they_name() {
+    let (a, codes_a, codes_b) = two_agencies();
+    let arch = user(&a, "arch", "archivist");
+    let c1 = user(&a, "court1", "court:BJ-01");
+    let c2 = user(&a, "court2", "court:BJ-02");
+    let s = Server::start(&a, &[]);
+    let (arch, c1, c2) = (Some(arch.as_str()), Some(c1.as_str()), Some(c2.as_str()));
+    // codes_b[0] is 内部: before any grant, no court sees it, by id or search.
+    let internal = enc(&codes_b[0]);
+    assert_eq!(get(&s, &format!("/api/records/{internal}"), c1).status, 404);
+    let r = get(&s, "/api/search?q=%E4%BC%9A%E8%AE%AE", c1);
+    assert_eq!(r.json()["total"], 0, "{}", r.text());
+
+    // Bad requests are named and store nothing.
+    let before = a.snapshot();
+    for (body, status) in [
+        (
+            json!({"court": "BJ 01", "request": "r", "records": [codes_b[0]]}),
+            400,
+        ),
+        (
+            json!({"court": "BJ-01", "request": " ", "records": [codes_b[0]]}),
+            400,
+        ),
+        (
+            json!({"court": "BJ-01", "request": "r", "records": ["0194-WS·2016-D30-BGS-9999"]}),
+            404,
+        ),
+    ] {
+        let r = post(&s, "/api/copies", arch, Some(&body));
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+    }
+    assert_eq!(a.snapshot(), before, "refused copy requests store nothing");
+
+    // The archivist issues a copy of the 内部 record for court BJ-01.
+    let r = post(
+        &s,
+        "/api/copies",
+        arch,
+        Some(
+            &json!({"court": "BJ-01", "request": "（2026）京01民初1号 调卷函", "records": [codes_b[0]]}),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let copy_id = v["copy"]["copy_id"].as_str().unwrap().to_string();
+    assert_eq!(v["grant"]["court"], "BJ-01");
+    assert_eq!(v["grant"]["reference_codes"], json!([codes_b[0]]));
+    let granted_at = v["grant"]["ledger_index"].as_u64().unwrap();
+    let e = get(&s, &format!("/api/ledger/entries/{granted_at}"), arch).json();
+    assert_eq!(e["type"], "copy.granted", "{e}");
+    assert_eq!(e["actor"], "arch");
+
+    // Court BJ-01: lists it, downloads it (a valid bundle), reads the record it names and
+    // nothing else.
+    let r = get(&s, "/api/copies", c1);
+    assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.text());
+    let r = get(&s, &format!("/api/copies/{copy_id}/bundle"), c1);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.starts_with(b"PK"), "a ZIP");
+    let file = a.dir.path().join("court-copy.zip");
+    std::fs::write(&file, &r.body).unwrap();
+    let vkey = a.home.join("archive.pub");
+    let out = a.run(&[
+        "copy",
+        "verify",
+        file.to_str().unwrap(),
+        "--key",
+        vkey.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let r = get(&s, &format!("/api/records/{internal}"), c1);
+    assert_eq!(r.status, 200, "the granted 内部 record: {}", r.text());
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(&codes_a[0])), c1).status,
+        404
+    );
+    let r = get(&s, "/api/records", c1);
+    assert_eq!(r.json()["total"], 1, "{}", r.text());
+    // The download was recorded as a read of the record, in the court user's name.
+    let r = get(&s, &format!("/api/records/{internal}/history"), arch);
+    let reads: Vec<Value> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["entry"]["type"] == "record.read" && h["entry"]["actor"] == "court1")
+        .cloned()
+        .collect();
+    assert!(
+        reads
+            .iter()
+            .any(|h| h["entry"]["file"] == format!("copy:{copy_id}")),
+        "{reads:?}"
+    );
+
+    // Court BJ-02 sees none of it.
+    let r = get(&s, "/api/copies", c2);
+    assert_eq!(r.json(), json!([]));
+    assert_eq!(get(&s, &format!("/api/copies/{copy_id}"), c2).status, 404);
+    assert_eq!(
+        get(&s, &format!("/api/copies/{copy_id}/bundle"), c2).status,
+        404
+    );
+    assert_eq!(get(&s, &format!("/api/records/{internal}"), c2).status, 404);
+
+    // A bundle changed on disk is not handed out.
+    let bundle = a
+        .home
+        .join("copies")
+        .join(v["grant"]["bundle"].as_str().unwrap());
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let r = get(&s, &format!("/api/copies/{copy_id}/bundle"), c1);
+    assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(s.stop(), Some(0));
 }

@@ -54,7 +54,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// The generated OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "strongroom", description = "A long-term electronic archive repository: transfers, records, search, verification, ledger, retention and disposition. Roles and scopes: formats/server.md."),
+    info(title = "strongroom", description = "A long-term electronic archive repository: transfers, records, search, verification, ledger, retention and disposition, copies for courts. Roles and scopes: formats/server.md."),
     paths(
         super::transfers::upload, super::transfers::list, super::transfers::status,
         super::transfers::receipt, super::transfers::report,
@@ -65,12 +65,15 @@ pub fn routes() -> Router<Arc<AppState>> {
         super::retention_api::lift_hold, super::retention_api::due_list,
         super::retention_api::list_batches, super::retention_api::propose,
         super::retention_api::show_batch, super::retention_api::approve,
-        super::retention_api::execute, super::retention_api::certificate
+        super::retention_api::execute, super::retention_api::certificate,
+        super::copies_api::issue_copy, super::copies_api::list_copies,
+        super::copies_api::show_copy, super::copies_api::download_bundle
     ),
     components(schemas(ErrorBody, super::transfers::TransferStatus, super::transfers::TransferList,
         RecordPage, RecordDetail, HistoryItem, NewUser, NewToken, Whoami,
         super::retention_api::NewHold, super::retention_api::LiftHold,
-        super::retention_api::NewBatch, super::retention_api::Witnesses)),
+        super::retention_api::NewBatch, super::retention_api::Witnesses,
+        super::copies_api::NewCopy)),
     modifiers(&TokenSecurity)
 )]
 pub struct ApiDoc;
@@ -113,11 +116,13 @@ pub async fn visible_record(
 ) -> Result<Facts, ApiError> {
     require(p, Capability::ReadRecords)?;
     let facts = facts(state, refcode).await?;
+    let granted = state.granted(p).await?;
     if record_visible(
         p,
         &facts.agency,
         &facts.view.reference_code,
         &facts.classification,
+        &granted,
     ) {
         Ok(facts)
     } else {
@@ -188,6 +193,7 @@ async fn list_records(
 ) -> Result<Json<RecordPage>, ApiError> {
     require(&p, Capability::ReadRecords)?;
     let all = access::list(&state.store).await?;
+    let granted = state.granted(&p).await?;
     let mut visible = Vec::new();
     for r in all {
         let ok = match &p.role {
@@ -196,7 +202,13 @@ async fn list_records(
             Role::Agency(code) if !r.transfer.starts_with(&format!("{code}/")) => false,
             _ => {
                 let f = facts(&state, &r.reference_code).await?;
-                record_visible(&p, &f.agency, &r.reference_code, &f.classification)
+                record_visible(
+                    &p,
+                    &f.agency,
+                    &r.reference_code,
+                    &f.classification,
+                    &granted,
+                )
             }
         };
         if ok {
@@ -350,7 +362,13 @@ async fn history(
     let f = facts(&state, &refcode).await?;
     // The auditor sees history (identifiers and digests), never content.
     if !matches!(p.role, Role::Auditor)
-        && !record_visible(&p, &f.agency, &f.view.reference_code, &f.classification)
+        && !record_visible(
+            &p,
+            &f.agency,
+            &f.view.reference_code,
+            &f.classification,
+            &state.granted(&p).await?,
+        )
     {
         return Err(ApiError::not_found(format!("no record {refcode}")));
     }
@@ -567,7 +585,7 @@ pub async fn run_search(
             Err(_) => state.index_reader.clone(),
         }
     };
-    let (q, scope) = (params.q.clone(), search_scope(p));
+    let (q, scope) = (params.q.clone(), search_scope(p, state.granted(p).await?));
     let limit = params.limit.unwrap_or(20).min(200);
     let facets = params.facets.unwrap_or(true);
     tokio::task::spawn_blocking(move || search::search(&idx, &q, &filters, &scope, limit, facets))

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod copies_api;
 pub mod metrics;
 pub mod pages;
 pub mod retention_api;
@@ -105,6 +106,8 @@ pub struct AppState {
     pub indexed_to: std::sync::atomic::AtomicU64,
     /// The users, cached with the ledger size they were read at.
     users: RwLock<(u64, Arc<Users>)>,
+    /// The court grants (调阅授权), cached the same way.
+    grants: RwLock<(u64, Arc<crate::copy::grant::Grants>)>,
     /// Transfers received by this process.
     pub jobs: transfers::Jobs,
     /// Counters for `/metrics`.
@@ -129,6 +132,8 @@ impl AppState {
             index: Mutex::new(index),
             indexed_to: std::sync::atomic::AtomicU64::new(u64::MAX),
             users: RwLock::new((size, Arc::new(users))),
+            // Read at the first request that needs them.
+            grants: RwLock::new((u64::MAX, Arc::default())),
             jobs: transfers::Jobs::default(),
             metrics: metrics::Metrics::default(),
             limits,
@@ -149,6 +154,32 @@ impl AppState {
         let mut w = self.users.write().await;
         *w = (size, fresh.clone());
         Ok(fresh)
+    }
+}
+
+impl AppState {
+    /// The court grants as of the ledger's current size (a grant made by another process
+    /// counts at once).
+    pub async fn grants(&self) -> Result<Arc<crate::copy::grant::Grants>, ApiError> {
+        let size = self.store.ledger_size().await?;
+        {
+            let cached = self.grants.read().await;
+            if cached.0 == size {
+                return Ok(cached.1.clone());
+            }
+        }
+        let fresh = Arc::new(crate::copy::grant::Grants::load(&self.store).await?);
+        let mut w = self.grants.write().await;
+        *w = (size, fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The records granted to the caller: a court's, through its copies; nobody else's.
+    pub async fn granted(&self, p: &Principal) -> Result<Vec<String>, ApiError> {
+        match &p.role {
+            crate::users::Role::Court(id) => Ok(self.grants().await?.records_of(id)),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 
@@ -283,6 +314,15 @@ impl From<UsersError> for ApiError {
     }
 }
 
+impl From<crate::copy::grant::GrantError> for ApiError {
+    fn from(e: crate::copy::grant::GrantError) -> Self {
+        match e {
+            crate::copy::grant::GrantError::Store(s) => s.into(),
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
 impl From<SearchError> for ApiError {
     fn from(e: SearchError) -> Self {
         match e {
@@ -384,6 +424,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(transfers::status_routes())
         .merge(api::routes())
         .merge(retention_api::routes())
+        .merge(copies_api::routes())
         .merge(pages::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))

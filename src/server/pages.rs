@@ -561,10 +561,6 @@ async fn record_markup(
             (lang.t("立档单位", "Agency")) " " (f.agency) }
         p role="note" { (lang.t("本次查阅已记入账本，条目 ", "This view is recorded in the ledger as entry ")) (read)
             (lang.t("，目的：", ", purpose: ")) (purpose) }
-        h2 { (lang.t("著录信息", "Metadata")) }
-        table {
-            tbody { @for (k, val) in &meta { tr { th scope="row" { (k) } td { (val) } } } }
-        }
         @if !holds.is_empty() {
             h2 { (lang.t("冻结", "Holds")) }
             ul #holds {
@@ -575,6 +571,10 @@ async fn record_markup(
                         " · " (h.doc.authority) " · " (h.doc.reason) }
                 }
             }
+        }
+        h2 { (lang.t("著录信息", "Metadata")) }
+        table {
+            tbody { @for (k, val) in &meta { tr { th scope="row" { (k) } td { (val) } } } }
         }
         h2 { (lang.t("文件", "Files")) }
         table {

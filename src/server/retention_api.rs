@@ -230,11 +230,7 @@ pub async fn due_list(
 }
 
 /// The due list for `p` (an archivist).
-pub async fn due(
-    state: &AppState,
-    p: &Principal,
-    q: &DueParams,
-) -> Result<due::DueList, ApiError> {
+pub async fn due(state: &AppState, p: &Principal, q: &DueParams) -> Result<due::DueList, ApiError> {
     require(p, Capability::ReadRetention)?;
     if let Some(f) = q.format.as_deref().filter(|f| !f.is_empty()) {
         if f != "csv" && f != "json" {
@@ -385,7 +381,9 @@ pub async fn execute(
     UrlPath(batch): UrlPath<u64>,
     Json(w): Json<Witnesses>,
 ) -> Result<Json<dispose::Executed>, ApiError> {
-    execute_batch(&state, &p, batch, &w.witnesses).await.map(Json)
+    execute_batch(&state, &p, batch, &w.witnesses)
+        .await
+        .map(Json)
 }
 
 /// Executes a batch in `p`'s name.
@@ -416,7 +414,10 @@ pub async fn certificate(
     let (_, doc) = dispose::certificate(&state.store, batch).await?;
     Ok((
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"certificate-{batch}.txt\""),

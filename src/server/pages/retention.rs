@@ -42,12 +42,12 @@ pub fn nav(lang: Lang) -> Markup {
     }
 }
 
-/// Refuses a visitor whose role may not read retention (on the page, 403).
-fn gate(v: &Visitor, cap: Capability) -> Result<(), Response> {
+/// The refusal page (403) for a visitor whose role lacks `cap`, if it does.
+fn gate(v: &Visitor, cap: Capability) -> Option<Response> {
     if cap.allowed(&v.p.role) {
-        Ok(())
+        None
     } else {
-        Err(error_page(
+        Some(error_page(
             v.lang,
             Some(&v.p),
             ApiError::forbidden(v.lang.t(
@@ -104,7 +104,7 @@ async fn due_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(r) = gate(&v, Capability::ReadRetention) {
+    if let Some(r) = gate(&v, Capability::ReadRetention) {
         return r;
     }
     let lang = v.lang;
@@ -161,12 +161,15 @@ async fn due_page(
     page(lang, Some(&v.p), lang.t("到期清单", "Due list"), body).into_response()
 }
 
-async fn batches_page(State(state): State<Arc<AppState>>, v: Result<Visitor, Response>) -> Response {
+async fn batches_page(
+    State(state): State<Arc<AppState>>,
+    v: Result<Visitor, Response>,
+) -> Response {
     let v = match v {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(r) = gate(&v, Capability::ReadRetention) {
+    if let Some(r) = gate(&v, Capability::ReadRetention) {
         return r;
     }
     let lang = v.lang;
@@ -200,7 +203,13 @@ async fn batches_page(State(state): State<Arc<AppState>>, v: Result<Visitor, Res
         }
         p { a href="/retention/due" { (lang.t("从到期清单编制新的清册", "Propose a new batch from the due list")) } }
     };
-    page(lang, Some(&v.p), lang.t("销毁清册", "Disposition batches"), body).into_response()
+    page(
+        lang,
+        Some(&v.p),
+        lang.t("销毁清册", "Disposition batches"),
+        body,
+    )
+    .into_response()
 }
 
 fn status_label(lang: Lang, status: &str) -> &'static str {
