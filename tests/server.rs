@@ -685,7 +685,7 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["type"].as_str().unwrap())
+        .map(|e| e["entry"]["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds[0], "record.stored", "{h:#}");
     assert!(
