@@ -1506,3 +1506,37 @@ fn a_court_sees_only_the_copies_granted_to_it_and_the_records_they_name() {
     assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn serve_catches_the_search_index_up_in_the_background_at_start_up() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let arch = user(&a, "arch", "archivist");
+    // An index that knows nothing: the server must catch it up without being asked.
+    let _ = std::fs::remove_dir_all(a.home.join("index"));
+    let s = Server::start(&a, &[]);
+    // It answers at once…
+    assert_eq!(get(&s, "/healthz", None).status, 200);
+    // …and catches the index up on its own, before any search.
+    let log = a.dir.path().join("server.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("search index caught up")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no catch-up at start-up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = get(
+        &s,
+        "/api/search?q=%E4%BC%9A%E8%AE%AE%E7%BA%AA%E8%A6%81",
+        Some(&arch),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["total"].as_u64().unwrap() >= 1, "{}", r.text());
+    assert_eq!(s.stop(), Some(0));
+}
