@@ -1,7 +1,8 @@
 //! The web pages in a real browser: Debian's headless Chromium, driven over the DevTools
 //! protocol, signs in by typing a token into the sign-in form, searches in Chinese, opens a
 //! record from the results, and takes screenshots into this test's output folder
-//! (`target/tmp/browser/`). `tools/test` installs Chromium; without it the test is skipped,
+//! (`target/tmp/browser/`); and two archivists approve a disposition batch (the same one twice
+//! is refused on the page) and execute it (`target/tmp/browser-disposition/`). `tools/test` installs Chromium; without it the test is skipped,
 //! except under `STRONGROOM_REQUIRE_CROSSCHECKS` (CI), where it fails.
 #![allow(clippy::unwrap_used)]
 
@@ -98,122 +99,188 @@ impl Page {
     }
 }
 
-#[test]
-fn sign_in_search_in_chinese_and_open_a_record_in_chromium() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var("STRONGROOM_REQUIRE_CROSSCHECKS")
-                .unwrap_or_default()
-                .is_empty(),
-            "chromium is missing (tools/test installs it)"
-        );
-        eprintln!("skipped: no chromium on PATH (tools/test installs it)");
-        return;
-    };
-    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
-    std::fs::create_dir_all(&out_dir).unwrap();
+/// A server and a headless Chromium page on it.
+struct Session {
+    page: Page,
+    base: String,
+    out_dir: PathBuf,
+    _server: Killed,
+    _chrome: Killed,
+    _profile: tempfile::TempDir,
+}
 
-    let a = Archive::new();
-    a.accept(&sample());
+impl Session {
+    /// Starts the server on `a` and Chromium; `None` (skipped) without Chromium, except under
+    /// `STRONGROOM_REQUIRE_CROSSCHECKS`.
+    fn start(a: &Archive, out: &str) -> Option<Session> {
+        let Some(browser) = chromium() else {
+            assert!(
+                std::env::var("STRONGROOM_REQUIRE_CROSSCHECKS")
+                    .unwrap_or_default()
+                    .is_empty(),
+                "chromium is missing (tools/test installs it)"
+            );
+            eprintln!("skipped: no chromium on PATH (tools/test installs it)");
+            return None;
+        };
+        let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(out);
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let mut server = Command::new(bin());
+        server
+            .arg("--home")
+            .arg(&a.home)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut server = Killed(server.spawn().unwrap());
+        let mut line = String::new();
+        BufReader::new(server.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .trim_start_matches("listening on ")
+            .trim_end_matches('/')
+            .to_string();
+
+        let profile = tempfile::tempdir().unwrap();
+        let mut chrome = Command::new(browser);
+        chrome
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+                "--lang=zh-CN",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut chrome = Killed(chrome.spawn().unwrap());
+        let mut err = BufReader::new(chrome.0.stderr.take().unwrap());
+        let mut devtools = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let mut l = String::new();
+            if err.read_line(&mut l).unwrap() == 0 {
+                break;
+            }
+            if let Some(ws) = l.trim().strip_prefix("DevTools listening on ") {
+                devtools = ws.to_string();
+                break;
+            }
+        }
+        assert!(
+            !devtools.is_empty(),
+            "chromium did not start its DevTools endpoint"
+        );
+        // Keep draining chromium's stderr so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in err.lines() {});
+        let http = devtools
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let list: Value = ureq::get(format!("http://{http}/json/list"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let page_ws = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .unwrap()
+            .to_string();
+        let (ws, _) = tungstenite::connect(page_ws).unwrap();
+        let mut page = Page { ws, next: 0 };
+        page.call("Page.enable", json!({}));
+        Some(Session {
+            page,
+            base,
+            out_dir,
+            _server: server,
+            _chrome: chrome,
+            _profile: profile,
+        })
+    }
+
+    /// Signs in by typing `token` into the sign-in form, as a person would.
+    fn sign_in(&mut self, token: &str) {
+        let base = self.base.clone();
+        self.page
+            .call("Page.navigate", json!({"url": format!("{base}/signin")}));
+        self.page
+            .wait_for("document.readyState === 'complete' && !!document.getElementById('token')");
+        self.page.eval(&format!(
+            "document.getElementById('token').value = {}; document.querySelector('form[action=\"/signin\"]').submit(); true",
+            json!(token)
+        ));
+        self.page.wait_for("location.pathname === '/search' && document.readyState === 'complete' && !!document.getElementById('q')");
+    }
+
+    /// Opens a page of the server and waits until `ready` holds.
+    fn open(&mut self, path: &str, ready: &str) {
+        let url = format!("{}{path}", self.base);
+        self.page.call("Page.navigate", json!({"url": url}));
+        self.page
+            .wait_for(&format!("document.readyState === 'complete' && ({ready})"));
+    }
+
+    fn text(&mut self) -> String {
+        self.page
+            .eval("document.body.innerText")
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn shot(&mut self, name: &str) {
+        let path = self.out_dir.join(name);
+        self.page.screenshot(&path);
+        let png = std::fs::read(&path).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{name}: {} bytes",
+            png.len()
+        );
+    }
+}
+
+fn archivist(a: &Archive, name: &str) -> String {
     assert_eq!(
-        a.run(&["user", "add", "lin", "--role", "archivist"])
+        a.run(&["user", "add", name, "--role", "archivist"])
             .status
             .code(),
         Some(0)
     );
-    let token = text(&a.run(&["token", "issue", "lin"]).stdout)
+    text(&a.run(&["token", "issue", name]).stdout)
         .trim()
-        .to_string();
-    let mut server = Command::new(bin());
-    server
-        .arg("--home")
-        .arg(&a.home)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut server = Killed(server.spawn().unwrap());
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("listening on ")
-        .trim_end_matches('/')
-        .to_string();
+        .to_string()
+}
 
-    let profile = tempfile::tempdir().unwrap();
-    let mut chrome = Command::new(browser);
-    chrome
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--remote-debugging-port=0",
-            "--window-size=1280,900",
-            "--lang=zh-CN",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("about:blank")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut chrome = Killed(chrome.spawn().unwrap());
-    let mut err = BufReader::new(chrome.0.stderr.take().unwrap());
-    let mut devtools = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let mut l = String::new();
-        if err.read_line(&mut l).unwrap() == 0 {
-            break;
-        }
-        if let Some(ws) = l.trim().strip_prefix("DevTools listening on ") {
-            devtools = ws.to_string();
-            break;
-        }
-    }
-    assert!(
-        !devtools.is_empty(),
-        "chromium did not start its DevTools endpoint"
-    );
-    // Keep draining chromium's stderr so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in err.lines() {});
-    let http = devtools
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let list: Value = ureq::get(format!("http://{http}/json/list"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
-    let page_ws = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "page")
-        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-        .unwrap()
-        .to_string();
-    let (ws, _) = tungstenite::connect(page_ws).unwrap();
-    let mut page = Page { ws, next: 0 };
-    page.call("Page.enable", json!({}));
-
-    // Sign in: type the token into the form and submit it, as a person would.
-    page.call("Page.navigate", json!({"url": format!("{base}/signin")}));
-    page.wait_for("document.readyState === 'complete' && !!document.getElementById('token')");
-    page.screenshot(&out_dir.join("1-signin.png"));
-    page.eval(&format!(
-        "document.getElementById('token').value = {}; document.querySelector('form[action=\"/signin\"]').submit(); true",
-        json!(token)
-    ));
-    page.wait_for("location.pathname === '/search' && document.readyState === 'complete' && !!document.getElementById('q')");
+#[test]
+fn sign_in_search_in_chinese_and_open_a_record_in_chromium() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let token = archivist(&a, "lin");
+    let Some(mut s) = Session::start(&a, "browser") else {
+        return;
+    };
+    s.open("/signin", "!!document.getElementById('token')");
+    s.shot("1-signin.png");
+    s.sign_in(&token);
+    let page = &mut s.page;
 
     // Choose Chinese with the language link (the browser may ask for English).
     page.eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
@@ -222,41 +289,151 @@ fn sign_in_search_in_chinese_and_open_a_record_in_chromium() {
     // Search in Chinese through the search form.
     page.eval("document.getElementById('q').value = '会议纪要'; document.querySelector('form[role=search]').submit(); true");
     page.wait_for("location.search.length > 0 && document.readyState === 'complete' && !!document.querySelector('.hit')");
-    let text = page
-        .eval("document.body.innerText")
-        .as_str()
-        .unwrap()
-        .to_string();
+    let text = s.text();
     assert!(text.contains("网上政务服务平台建设协调会议纪要"), "{text}");
     assert!(text.contains("立档单位"), "facets in Chinese: {text}");
     assert_eq!(
-        page.eval("!!document.querySelector('.snippet b')"),
+        s.page.eval("!!document.querySelector('.snippet b')"),
         json!(true),
         "highlighted snippet"
     );
-    page.screenshot(&out_dir.join("2-search.png"));
+    s.shot("2-search.png");
 
     // Open the record from the results.
-    page.eval("document.querySelector('.hit a').click(); true");
-    page.wait_for("location.pathname.startsWith('/records/') && document.readyState === 'complete' && document.querySelectorAll('h2').length > 3");
-    let text = page
-        .eval("document.body.innerText")
-        .as_str()
-        .unwrap()
-        .to_string();
+    s.page
+        .eval("document.querySelector('.hit a').click(); true");
+    s.page.wait_for("location.pathname.startsWith('/records/') && document.readyState === 'complete' && document.querySelectorAll('h2').length > 3");
+    let text = s.text();
     assert!(text.contains("0194-WS·2016-D30-BGS-0002"), "{text}");
     assert!(
         text.contains("账本历史") && text.contains("record.read"),
         "{text}"
     );
     assert!(text.contains("本次查阅已记入账本"), "{text}");
-    page.screenshot(&out_dir.join("3-record.png"));
-    // The screenshot is a real PNG of a laptop-sized window.
-    let png = std::fs::read(out_dir.join("3-record.png")).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{} bytes",
-        png.len()
+    // A real PNG of a laptop-sized window.
+    s.shot("3-record.png");
+    eprintln!("screenshots in {}", s.out_dir.display());
+}
+
+/// Two archivists approve a disposition batch on the pages (the first one's second approval
+/// is refused on the page), then it is executed before two witnesses; the destroyed record's
+/// page shows its tombstone.
+#[test]
+fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
+    let a = Archive::new();
+    a.accept(&due_package(a.dir.path()));
+    let lin = archivist(&a, "lin");
+    let mei = archivist(&a, "mei");
+    let Some(mut s) = Session::start(&a, "browser-disposition") else {
+        return;
+    };
+    s.sign_in(&lin);
+    s.page
+        .eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
+    s.page.wait_for(
+        "document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'",
     );
-    eprintln!("screenshots in {}", out_dir.display());
+    // The due list, from the navigation; propose a batch from it.
+    s.page
+        .eval("document.querySelector('a[href=\"/retention/due\"]').click(); true");
+    s.page.wait_for("location.pathname === '/retention/due' && document.readyState === 'complete' && !!document.querySelector('table')");
+    let text = s.text();
+    assert!(text.contains(DUE_R1) && text.contains(DUE_R3), "{text}");
+    assert!(
+        text.contains("销毁清册") || text.contains("disposition"),
+        "{text}"
+    );
+    s.shot("1-due.png");
+    s.page
+        .eval("document.querySelector('form[action=\"/dispositions\"]').submit(); true");
+    s.page.wait_for("location.pathname === '/dispositions/1' && document.readyState === 'complete' && !!document.getElementById('approve')");
+
+    // lin approves; lin's second approval is refused on the page.
+    s.page
+        .eval("document.getElementById('approve').click(); true");
+    s.page
+        .wait_for("document.readyState === 'complete' && !!document.querySelector('p.ok')");
+    assert!(s.text().contains("lin"), "{}", s.text());
+    s.shot("2-first-approval.png");
+    s.page
+        .eval("document.getElementById('approve').click(); true");
+    s.page.wait_for(
+        "document.readyState === 'complete' && !!document.querySelector('p.bad[role=alert]')",
+    );
+    let refusal = s.text();
+    assert!(
+        refusal.contains("lin already approved"),
+        "the same archivist twice is refused: {refusal}"
+    );
+    assert_eq!(
+        s.page.eval("document.getElementById('status').innerText"),
+        json!(if refusal.contains("待批准") {
+            "待批准"
+        } else {
+            "proposed"
+        })
+    );
+    s.shot("3-same-archivist-refused.png");
+
+    // Sign out; mei signs in and gives the second approval, then executes.
+    s.page
+        .eval("document.querySelector('form[action=\"/signout\"]').submit(); true");
+    s.page
+        .wait_for("location.pathname === '/signin' && document.readyState === 'complete'");
+    s.sign_in(&mei);
+    s.open("/dispositions/1", "!!document.getElementById('approve')");
+    s.page
+        .eval("document.getElementById('approve').click(); true");
+    s.page
+        .wait_for("document.readyState === 'complete' && !!document.getElementById('execute')");
+    let text = s.text();
+    assert!(text.contains("lin") && text.contains("mei"), "{text}");
+    s.shot("4-approved.png");
+    s.page.eval("document.getElementById('witness1').value = '王监销'; document.getElementById('witness2').value = '李监销'; document.getElementById('execute').click(); true");
+    s.page.wait_for("document.readyState === 'complete' && !!document.querySelector('pre') && !document.getElementById('execute')");
+    let text = s.text();
+    assert!(text.contains("王监销") && text.contains(DUE_R3), "{text}");
+    s.shot("5-executed.png");
+
+    // The destroyed record's page: its tombstone.
+    s.open(
+        &format!("/records/{}", enc(DUE_R3)),
+        "!!document.getElementById('tombstone')",
+    );
+    let text = s.text();
+    assert!(text.contains("李监销") && text.contains("mei"), "{text}");
+    s.shot("6-tombstone.png");
+
+    // A hold placed on the holds page shows on the record's page.
+    s.open("/holds", "!!document.getElementById('reference_codes')");
+    s.page.eval(&format!(
+        "document.getElementById('reference_codes').value = {}; document.getElementById('authority').value = '（2026）京01民初1号'; document.getElementById('reason').value = '诉讼保全'; document.querySelector('form[action=\"/holds\"]').submit(); true",
+        json!(DUE_R2)
+    ));
+    s.page
+        .wait_for("document.readyState === 'complete' && !!document.querySelector('p.ok')");
+    s.shot("7-holds.png");
+    s.open(
+        &format!("/records/{}", enc(DUE_R2)),
+        "!!document.getElementById('holds')",
+    );
+    let text = s.text();
+    assert!(
+        text.contains("H1") && text.contains("京01民初1号"),
+        "{text}"
+    );
+    s.shot("8-record-held.png");
+    eprintln!("screenshots in {}", s.out_dir.display());
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -377,6 +377,93 @@ fn authorization_matrix_every_role_against_every_endpoint() {
             [403, 403, 403, 403, 403, 200, 200],
         ),
         ("GET", "/api/whoami".into(), None, [200; 7]),
+        // Retention and disposition: archivists only (nothing is due in this archive, so a
+        // proposal is refused with 409; batch 99 and hold H99 do not exist).
+        (
+            "GET",
+            "/api/holds".into(),
+            None,
+            [403, 200, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/holds".into(),
+            Some(json!({"reference_codes": [], "reason": "r", "authority": "a"})),
+            [403, 400, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/holds/H99/lift".into(),
+            Some(json!({"reason": "r"})),
+            [403, 404, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/retention/due?as_of=2020-01-01".into(),
+            None,
+            [403, 200, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/dispositions".into(),
+            None,
+            [403, 200, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/dispositions".into(),
+            Some(json!({"as_of": "2020-01-01"})),
+            [403, 409, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/dispositions/99".into(),
+            None,
+            [403, 404, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/dispositions/99/approve".into(),
+            None,
+            [403, 404, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/dispositions/99/execute".into(),
+            Some(json!({"witnesses": ["王", "李"]})),
+            [403, 404, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/dispositions/99/certificate".into(),
+            None,
+            [403, 404, 403, 403, 403, 403, 403],
+        ),
+        // Copies: archivists issue; a court lists and downloads its own (none here).
+        (
+            "GET",
+            "/api/copies".into(),
+            None,
+            [403, 200, 403, 403, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/copies".into(),
+            Some(json!({"court": "BJ-01", "request": "r", "records": []})),
+            [403, 400, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/copies/0123456789abcdef".into(),
+            None,
+            [403, 404, 403, 403, 404, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/copies/0123456789abcdef/bundle".into(),
+            None,
+            [403, 404, 403, 403, 404, 403, 403],
+        ),
     ];
     let roles = [&t.sec, &t.arch, &t.ag_a, &t.ag_b, &t.court, &t.aud, &t.sys];
     let names = [
@@ -1120,4 +1207,336 @@ fn shutdown_lets_a_running_transfer_check_finish() {
     assert_eq!(code, Some(0));
     assert_eq!(v.as_array().unwrap().len(), 3, "{v:#}");
     assert_eq!(uploads_left(&a), 0);
+}
+
+const R1: &str = DUE_R1;
+const R3: &str = DUE_R3;
+
+/// An archive where R1 and R3 are due (`common::due_package`).
+fn due_archive() -> Archive {
+    let a = Archive::new();
+    a.accept(&due_package(a.dir.path()));
+    a
+}
+
+fn due_items(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference_code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
+    let a = due_archive();
+    let alice = user(&a, "alice", "archivist");
+    let bob = user(&a, "bob", "archivist");
+    let s = Server::start(&a, &[]);
+    let (al, bo) = (Some(alice.as_str()), Some(bob.as_str()));
+
+    // The due list as JSON, as CSV (by ?format= and by Accept), and bad input named.
+    let r = get(&s, "/api/retention/due?as_of=2022-01-01", al);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(due_items(&r.json()), [R1, R3]);
+    let r = get(&s, "/api/retention/due?as_of=2021-12-31&action=destroy", al);
+    assert_eq!(due_items(&r.json()), [R3]);
+    let r = get(&s, "/api/retention/due?as_of=2022-01-01&format=csv", al);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").starts_with("text/csv"));
+    let csv = r.text();
+    assert!(csv.starts_with('\u{feff}'), "UTF-8 with BOM");
+    assert!(
+        csv.contains("档号") && csv.contains(R1) && csv.contains(R3),
+        "{csv}"
+    );
+    let r = get_h(
+        &s,
+        "/api/retention/due?as_of=2022-01-01",
+        al,
+        &[("Accept", "text/csv")],
+    );
+    assert!(r.text().contains("序号"), "{}", r.text());
+    for (q, says) in [
+        ("as_of=2022-02-30", "2022-02-30"),
+        ("action=burn", "burn"),
+        ("format=xml", "xml"),
+    ] {
+        let r = get(&s, &format!("/api/retention/due?{q}"), al);
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert!(r.json()["message"].as_str().unwrap().contains(says));
+    }
+
+    // A hold on R1: it leaves the due list and is kept out of a batch.
+    let r = post(
+        &s,
+        "/api/holds",
+        al,
+        Some(
+            &json!({"reference_codes": [R1], "reason": "诉讼", "authority": "（2026）京01民初1号"}),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let hold = r.json()["hold"].as_str().unwrap().to_string();
+    let r = post(
+        &s,
+        "/api/holds",
+        al,
+        Some(
+            &json!({"reference_codes": ["0194-WS·2016-D5-BGS-9999"], "reason": "x", "authority": "y"}),
+        ),
+    );
+    assert_eq!(r.status, 404, "a hold on no record: {}", r.text());
+    let r = get(&s, "/api/retention/due?as_of=2022-01-01", al);
+    let v = r.json();
+    assert_eq!(due_items(&v), [R3]);
+    assert_eq!(v["held"][0][0], R1);
+
+    // A batch: proposed by alice, approved once by her; her second approval is refused and
+    // stores nothing; execution waits for a second archivist.
+    let r = post(&s, "/api/dispositions", al, Some(&json!({})));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let batch = r.json()["batch"]["batch"].as_u64().unwrap();
+    assert_eq!(
+        due_items(&r.json()["batch"]),
+        [R3],
+        "the held R1 is left out"
+    );
+    let approve = |tok| post(&s, &format!("/api/dispositions/{batch}/approve"), tok, None);
+    let r = approve(al);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["approval"], 1);
+    let before = a.snapshot();
+    let r = approve(al);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"], "refused");
+    assert!(r.json()["message"].as_str().unwrap().contains("alice"));
+    assert_eq!(a.snapshot(), before, "a refused approval stores nothing");
+    let execute = |tok, w: Value| {
+        post(
+            &s,
+            &format!("/api/dispositions/{batch}/execute"),
+            tok,
+            Some(&json!({ "witnesses": w })),
+        )
+    };
+    let r = execute(al, json!(["王监销", "李监销"]));
+    assert_eq!(r.status, 409, "not approved yet: {}", r.text());
+    let r = approve(bo);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["approvers"], json!(["alice", "bob"]));
+    let approved_at = r.json()["applied"]["ledger_index"].as_u64().unwrap();
+    let r = get(&s, &format!("/api/dispositions/{batch}"), al);
+    assert_eq!(r.json()["status"], "approved");
+    let r = execute(bo, json!(["王监销"]));
+    assert_eq!(r.status, 400, "one witness: {}", r.text());
+    let r = get(&s, &format!("/api/dispositions/{batch}/certificate"), al);
+    assert_eq!(r.status, 409, "no certificate before execution");
+    let r = execute(bo, json!(["王监销", "李监销"]));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["destroyed_now"], json!([R3]));
+
+    // What remains: a tombstone (410), the certificate, the batch executed; R1 untouched.
+    let r = get(&s, &format!("/api/records/{}", enc(R3)), al);
+    assert_eq!(r.status, 410, "{}", r.text());
+    assert_eq!(r.json()["error"], "destroyed");
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(R1)), al).status,
+        200
+    );
+    let r = get(&s, &format!("/api/dispositions/{batch}/certificate"), al);
+    assert_eq!(r.status, 200);
+    let cert = r.text();
+    assert!(cert.contains(R3) && cert.contains("王监销"), "{cert}");
+    let file = a.dir.path().join("certificate.txt");
+    std::fs::write(&file, &cert).unwrap();
+    let out = a.run(&["dispose", "verify", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = get(&s, "/api/dispositions", al);
+    assert_eq!(r.json()[0]["status"], "executed");
+
+    // Lifting the hold: two distinct archivists; the same one twice is refused.
+    let lift = |tok| {
+        post(
+            &s,
+            &format!("/api/holds/{hold}/lift"),
+            tok,
+            Some(&json!({"reason": "结案"})),
+        )
+    };
+    let r = lift(bo);
+    assert_eq!(r.json()["lifted"], false, "{}", r.text());
+    assert_eq!(lift(bo).status, 409);
+    let r = lift(al);
+    assert_eq!(r.json()["lifted"], true, "{}", r.text());
+    let r = get(&s, "/api/holds", al);
+    assert_eq!(r.json()[0]["active"], false, "{}", r.text());
+    // The changes are in the ledger in the archivists' names.
+    let r = get(&s, &format!("/api/ledger/entries/{approved_at}"), al);
+    let e = r.json();
+    assert_eq!(e["type"], "disposition.approved", "{e}");
+    assert_eq!(e["actor"], "bob", "{e}");
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn a_court_sees_only_the_copies_granted_to_it_and_the_records_they_name() {
+    let (a, codes_a, codes_b) = two_agencies();
+    let arch = user(&a, "arch", "archivist");
+    let c1 = user(&a, "court1", "court:BJ-01");
+    let c2 = user(&a, "court2", "court:BJ-02");
+    let s = Server::start(&a, &[]);
+    let (arch, c1, c2) = (Some(arch.as_str()), Some(c1.as_str()), Some(c2.as_str()));
+    // codes_b[0] is 内部: before any grant, no court sees it, by id or search.
+    let internal = enc(&codes_b[0]);
+    assert_eq!(get(&s, &format!("/api/records/{internal}"), c1).status, 404);
+    let r = get(&s, "/api/search?q=%E4%BC%9A%E8%AE%AE", c1);
+    assert_eq!(r.json()["total"], 0, "{}", r.text());
+
+    // Bad requests are named and store nothing.
+    let before = a.snapshot();
+    for (body, status) in [
+        (
+            json!({"court": "BJ 01", "request": "r", "records": [codes_b[0]]}),
+            400,
+        ),
+        (
+            json!({"court": "BJ-01", "request": " ", "records": [codes_b[0]]}),
+            400,
+        ),
+        (
+            json!({"court": "BJ-01", "request": "r", "records": ["0194-WS·2016-D30-BGS-9999"]}),
+            404,
+        ),
+    ] {
+        let r = post(&s, "/api/copies", arch, Some(&body));
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+    }
+    assert_eq!(a.snapshot(), before, "refused copy requests store nothing");
+
+    // The archivist issues a copy of the 内部 record for court BJ-01.
+    let r = post(
+        &s,
+        "/api/copies",
+        arch,
+        Some(
+            &json!({"court": "BJ-01", "request": "（2026）京01民初1号 调卷函", "records": [codes_b[0]]}),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let copy_id = v["copy"]["copy_id"].as_str().unwrap().to_string();
+    assert_eq!(v["grant"]["court"], "BJ-01");
+    assert_eq!(v["grant"]["reference_codes"], json!([codes_b[0]]));
+    let granted_at = v["grant"]["ledger_index"].as_u64().unwrap();
+    let e = get(&s, &format!("/api/ledger/entries/{granted_at}"), arch).json();
+    assert_eq!(e["type"], "copy.granted", "{e}");
+    assert_eq!(e["actor"], "arch");
+
+    // Court BJ-01: lists it, downloads it (a valid bundle), reads the record it names and
+    // nothing else.
+    let r = get(&s, "/api/copies", c1);
+    assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.text());
+    let r = get(&s, &format!("/api/copies/{copy_id}/bundle"), c1);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.starts_with(b"PK"), "a ZIP");
+    let file = a.dir.path().join("court-copy.zip");
+    std::fs::write(&file, &r.body).unwrap();
+    let vkey = a.home.join("archive.pub");
+    let out = a.run(&[
+        "copy",
+        "verify",
+        file.to_str().unwrap(),
+        "--key",
+        vkey.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let r = get(&s, &format!("/api/records/{internal}"), c1);
+    assert_eq!(r.status, 200, "the granted 内部 record: {}", r.text());
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(&codes_a[0])), c1).status,
+        404
+    );
+    let r = get(&s, "/api/records", c1);
+    assert_eq!(r.json()["total"], 1, "{}", r.text());
+    // The download was recorded as a read of the record, in the court user's name.
+    let r = get(&s, &format!("/api/records/{internal}/history"), arch);
+    let reads: Vec<Value> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["entry"]["type"] == "record.read" && h["entry"]["actor"] == "court1")
+        .cloned()
+        .collect();
+    assert!(
+        reads
+            .iter()
+            .any(|h| h["entry"]["file"] == format!("copy:{copy_id}")),
+        "{reads:?}"
+    );
+
+    // Court BJ-02 sees none of it.
+    let r = get(&s, "/api/copies", c2);
+    assert_eq!(r.json(), json!([]));
+    assert_eq!(get(&s, &format!("/api/copies/{copy_id}"), c2).status, 404);
+    assert_eq!(
+        get(&s, &format!("/api/copies/{copy_id}/bundle"), c2).status,
+        404
+    );
+    assert_eq!(get(&s, &format!("/api/records/{internal}"), c2).status, 404);
+
+    // A bundle changed on disk is not handed out.
+    let bundle = a
+        .home
+        .join("copies")
+        .join(v["grant"]["bundle"].as_str().unwrap());
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let r = get(&s, &format!("/api/copies/{copy_id}/bundle"), c1);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn serve_catches_the_search_index_up_in_the_background_at_start_up() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let arch = user(&a, "arch", "archivist");
+    // An index that knows nothing: the server must catch it up without being asked.
+    let _ = std::fs::remove_dir_all(a.home.join("index"));
+    let s = Server::start(&a, &[]);
+    // It answers at once…
+    assert_eq!(get(&s, "/healthz", None).status, 200);
+    // …and catches the index up on its own, before any search.
+    let log = a.dir.path().join("server.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("search index caught up")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no catch-up at start-up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = get(
+        &s,
+        "/api/search?q=%E4%BC%9A%E8%AE%AE%E7%BA%AA%E8%A6%81",
+        Some(&arch),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["total"].as_u64().unwrap() >= 1, "{}", r.text());
+    assert_eq!(s.stop(), Some(0));
 }

@@ -8,6 +8,7 @@
 //! which shares no code with this module on purpose.
 
 pub mod entry_index;
+pub mod grant;
 pub mod timestamp;
 
 use std::collections::BTreeSet;

@@ -541,6 +541,20 @@ pub enum Event {
         /// `sha256:` of the change document as stored.
         document_sha256: String,
     },
+    /// `copy.granted` (调阅授权): an archivist granted a court (`court:<id>`) a copy issued for
+    /// it: the court may download that copy and read the records it names on the server.
+    CopyGranted {
+        /// The court's id.
+        court: String,
+        /// The copy's id (its `copy.issued` entry names it too).
+        copy_id: String,
+        /// 档号 of the records the court may read through it.
+        reference_codes: Vec<String>,
+        /// The grant's change id (also in its document).
+        change: String,
+        /// `sha256:` of the grant document as stored.
+        document_sha256: String,
+    },
 }
 
 impl Event {
@@ -983,6 +997,20 @@ impl Event {
                 put("change", change.as_str().into());
                 put("document_sha256", document_sha256.as_str().into());
                 "token.revoked"
+            }
+            Event::CopyGranted {
+                court,
+                copy_id,
+                reference_codes,
+                change,
+                document_sha256,
+            } => {
+                put("court", court.as_str().into());
+                put("copy_id", copy_id.as_str().into());
+                put("reference_codes", reference_codes.clone().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "copy.granted"
             }
         };
         (kind, m)

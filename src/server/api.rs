@@ -54,16 +54,26 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// The generated OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "strongroom", description = "A long-term electronic archive repository: transfers, records, search, verification, ledger. Roles and scopes: formats/server.md."),
+    info(title = "strongroom", description = "A long-term electronic archive repository: transfers, records, search, verification, ledger, retention and disposition, copies for courts. Roles and scopes: formats/server.md."),
     paths(
         super::transfers::upload, super::transfers::list, super::transfers::status,
         super::transfers::receipt, super::transfers::report,
         list_records, show_record, versions, history, download, fixity, search_handler,
         verify_seal, checkpoint, vkey, ledger_entry, inclusion, consistency,
-        list_users, add_user, revoke_user, issue_token, revoke_token, config, whoami
+        list_users, add_user, revoke_user, issue_token, revoke_token, config, whoami,
+        super::retention_api::list_holds, super::retention_api::place_hold,
+        super::retention_api::lift_hold, super::retention_api::due_list,
+        super::retention_api::list_batches, super::retention_api::propose,
+        super::retention_api::show_batch, super::retention_api::approve,
+        super::retention_api::execute, super::retention_api::certificate,
+        super::copies_api::issue_copy, super::copies_api::list_copies,
+        super::copies_api::show_copy, super::copies_api::download_bundle
     ),
     components(schemas(ErrorBody, super::transfers::TransferStatus, super::transfers::TransferList,
-        RecordPage, RecordDetail, HistoryItem, NewUser, NewToken, Whoami)),
+        RecordPage, RecordDetail, HistoryItem, NewUser, NewToken, Whoami,
+        super::retention_api::NewHold, super::retention_api::LiftHold,
+        super::retention_api::NewBatch, super::retention_api::Witnesses,
+        super::copies_api::NewCopy)),
     modifiers(&TokenSecurity)
 )]
 pub struct ApiDoc;
@@ -106,11 +116,13 @@ pub async fn visible_record(
 ) -> Result<Facts, ApiError> {
     require(p, Capability::ReadRecords)?;
     let facts = facts(state, refcode).await?;
+    let granted = state.granted(p).await?;
     if record_visible(
         p,
         &facts.agency,
         &facts.view.reference_code,
         &facts.classification,
+        &granted,
     ) {
         Ok(facts)
     } else {
@@ -181,6 +193,7 @@ async fn list_records(
 ) -> Result<Json<RecordPage>, ApiError> {
     require(&p, Capability::ReadRecords)?;
     let all = access::list(&state.store).await?;
+    let granted = state.granted(&p).await?;
     let mut visible = Vec::new();
     for r in all {
         let ok = match &p.role {
@@ -189,7 +202,13 @@ async fn list_records(
             Role::Agency(code) if !r.transfer.starts_with(&format!("{code}/")) => false,
             _ => {
                 let f = facts(&state, &r.reference_code).await?;
-                record_visible(&p, &f.agency, &r.reference_code, &f.classification)
+                record_visible(
+                    &p,
+                    &f.agency,
+                    &r.reference_code,
+                    &f.classification,
+                    &granted,
+                )
             }
         };
         if ok {
@@ -343,7 +362,13 @@ async fn history(
     let f = facts(&state, &refcode).await?;
     // The auditor sees history (identifiers and digests), never content.
     if !matches!(p.role, Role::Auditor)
-        && !record_visible(&p, &f.agency, &f.view.reference_code, &f.classification)
+        && !record_visible(
+            &p,
+            &f.agency,
+            &f.view.reference_code,
+            &f.classification,
+            &state.granted(&p).await?,
+        )
     {
         return Err(ApiError::not_found(format!("no record {refcode}")));
     }
@@ -560,13 +585,36 @@ pub async fn run_search(
             Err(_) => state.index_reader.clone(),
         }
     };
-    let (q, scope) = (params.q.clone(), search_scope(p));
+    let (q, scope) = (params.q.clone(), search_scope(p, state.granted(p).await?));
     let limit = params.limit.unwrap_or(20).min(200);
     let facets = params.facets.unwrap_or(true);
     tokio::task::spawn_blocking(move || search::search(&idx, &q, &filters, &scope, limit, facets))
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(ApiError::from)
+}
+
+/// Starts bringing the search index up to the ledger in the background (issue 5: a `serve`
+/// start-up catches up without making the first request wait for it). Searches meanwhile
+/// answer from the index as it stands; the first one that finds the catch-up running waits
+/// for it only if the index has never been caught up by this process.
+pub fn catch_up_in_background(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let guard = state.index.lock().await;
+        tracing::info!("search index: catching up with the ledger in the background");
+        match catch_up(&state, guard).await {
+            Ok(_) => tracing::info!(
+                to = state.indexed_to.load(std::sync::atomic::Ordering::Acquire),
+                seconds = started.elapsed().as_secs_f64(),
+                "search index caught up"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e.message,
+                "search index catch-up at start-up failed; the next search retries"
+            ),
+        }
+    })
 }
 
 /// Brings the index up to the ledger (under its lock, one at a time) and returns it.

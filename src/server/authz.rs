@@ -36,10 +36,18 @@ pub enum Capability {
     Metrics,
     /// The server's configuration (no secrets).
     ReadConfig,
+    /// Read holds (冻结), due lists (到期清单), disposition batches and their certificates.
+    ReadRetention,
+    /// Place and lift holds; propose, approve and execute disposition batches (销毁).
+    Dispose,
+    /// Issue a copy for a court and grant it to the court (调阅授权).
+    IssueCopies,
+    /// List and download copies (a court: those granted to it).
+    ReadCopies,
 }
 
 /// Every capability, for the matrix.
-pub const ALL: [Capability; 12] = [
+pub const ALL: [Capability; 16] = [
     Capability::SubmitTransfer,
     Capability::ReadTransfers,
     Capability::ReadRecords,
@@ -52,6 +60,10 @@ pub const ALL: [Capability; 12] = [
     Capability::ManageUsers,
     Capability::Metrics,
     Capability::ReadConfig,
+    Capability::ReadRetention,
+    Capability::Dispose,
+    Capability::IssueCopies,
+    Capability::ReadCopies,
 ];
 
 impl Capability {
@@ -74,7 +86,7 @@ impl Capability {
             ),
             Role::Court(_) => matches!(
                 self,
-                C::ReadRecords | C::Search | C::VerifySeal | C::ReadLedger
+                C::ReadRecords | C::Search | C::VerifySeal | C::ReadLedger | C::ReadCopies
             ),
             Role::Auditor => matches!(
                 self,
@@ -103,36 +115,32 @@ pub fn require(p: &Principal, cap: Capability) -> Result<(), ApiError> {
     }
 }
 
-/// Records a court may see: those its granted copy requests name. Copy requests (issue 7)
-/// are not built yet, so none.
-pub fn court_grants(_court: &str) -> Vec<String> {
-    Vec::new()
-}
-
 /// Whether the caller may see a record of `agency` with 密级 `classification`: archivists
-/// every record; anyone else only 公开 records within their scope (an agency: its own; a
-/// court: those granted). 内部 and 限制 records go only to archivists and to what an
-/// archivist grants.
+/// every record; an agency its own 公开 records; a court the records `granted` to it (the
+/// records its copies name, whatever their 密级: an archivist granted them). 内部 and 限制
+/// records go only to archivists and to what an archivist grants.
 pub fn record_visible(
     p: &Principal,
     agency: &str,
     reference_code: &str,
     classification: &str,
+    granted: &[String],
 ) -> bool {
     match &p.role {
         Role::Archivist => true,
         Role::Agency(code) => code == agency && classification == "公开",
-        Role::Court(id) => court_grants(id).iter().any(|r| r == reference_code),
+        Role::Court(_) => granted.iter().any(|r| r == reference_code),
         _ => false,
     }
 }
 
-/// The search scope of a caller (only called after [`Capability::Search`] was checked).
-pub fn search_scope(p: &Principal) -> Scope {
+/// The search scope of a caller (only called after [`Capability::Search`] was checked);
+/// `granted`: the records granted to a court ([`AppState::granted`](super::AppState::granted)).
+pub fn search_scope(p: &Principal, granted: Vec<String>) -> Scope {
     match &p.role {
         Role::Archivist => Scope::All,
         Role::Agency(code) => Scope::AgencyPublic(code.clone()),
-        Role::Court(id) => Scope::Records(court_grants(id)),
+        Role::Court(_) => Scope::Records(granted),
         _ => Scope::Records(Vec::new()),
     }
 }
@@ -184,6 +192,10 @@ fn name(c: Capability) -> &'static str {
         Capability::ManageUsers => "manage-users",
         Capability::Metrics => "metrics",
         Capability::ReadConfig => "read-config",
+        Capability::ReadRetention => "read-retention",
+        Capability::Dispose => "dispose",
+        Capability::IssueCopies => "issue-copies",
+        Capability::ReadCopies => "read-copies",
     }
 }
 

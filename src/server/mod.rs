@@ -9,8 +9,10 @@
 
 pub mod api;
 pub mod authz;
+pub mod copies_api;
 pub mod metrics;
 pub mod pages;
+pub mod retention_api;
 pub mod transfers;
 
 use std::collections::HashMap;
@@ -104,6 +106,8 @@ pub struct AppState {
     pub indexed_to: std::sync::atomic::AtomicU64,
     /// The users, cached with the ledger size they were read at.
     users: RwLock<(u64, Arc<Users>)>,
+    /// The court grants (调阅授权), cached the same way.
+    grants: RwLock<(u64, Arc<crate::copy::grant::Grants>)>,
     /// Transfers received by this process.
     pub jobs: transfers::Jobs,
     /// Counters for `/metrics`.
@@ -128,6 +132,8 @@ impl AppState {
             index: Mutex::new(index),
             indexed_to: std::sync::atomic::AtomicU64::new(u64::MAX),
             users: RwLock::new((size, Arc::new(users))),
+            // Read at the first request that needs them.
+            grants: RwLock::new((u64::MAX, Arc::default())),
             jobs: transfers::Jobs::default(),
             metrics: metrics::Metrics::default(),
             limits,
@@ -148,6 +154,32 @@ impl AppState {
         let mut w = self.users.write().await;
         *w = (size, fresh.clone());
         Ok(fresh)
+    }
+}
+
+impl AppState {
+    /// The court grants as of the ledger's current size (a grant made by another process
+    /// counts at once).
+    pub async fn grants(&self) -> Result<Arc<crate::copy::grant::Grants>, ApiError> {
+        let size = self.store.ledger_size().await?;
+        {
+            let cached = self.grants.read().await;
+            if cached.0 == size {
+                return Ok(cached.1.clone());
+            }
+        }
+        let fresh = Arc::new(crate::copy::grant::Grants::load(&self.store).await?);
+        let mut w = self.grants.write().await;
+        *w = (size, fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The records granted to the caller: a court's, through its copies; nobody else's.
+    pub async fn granted(&self, p: &Principal) -> Result<Vec<String>, ApiError> {
+        match &p.role {
+            crate::users::Role::Court(id) => Ok(self.grants().await?.records_of(id)),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 
@@ -261,6 +293,9 @@ impl From<AccessError> for ApiError {
             AccessError::NoSuchVersion { .. } | AccessError::NoSuchFile { .. } => {
                 ApiError::not_found(e.to_string())
             }
+            AccessError::Destroyed { .. } => {
+                ApiError::new(StatusCode::GONE, "destroyed", e.to_string())
+            }
             AccessError::Store(s) => s.into(),
             e => ApiError::internal(&e),
         }
@@ -274,6 +309,15 @@ impl From<UsersError> for ApiError {
             UsersError::NotFound(m) => ApiError::not_found(m),
             UsersError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             UsersError::Store(s) => s.into(),
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<crate::copy::grant::GrantError> for ApiError {
+    fn from(e: crate::copy::grant::GrantError) -> Self {
+        match e {
+            crate::copy::grant::GrantError::Store(s) => s.into(),
             e => ApiError::internal(&e),
         }
     }
@@ -379,6 +423,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     let rest = Router::new()
         .merge(transfers::status_routes())
         .merge(api::routes())
+        .merge(retention_api::routes())
+        .merge(copies_api::routes())
         .merge(pages::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
@@ -420,7 +466,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Binds `addr` and serves until SIGINT or SIGTERM; then stops taking requests, lets
+/// Binds `addr`, starts the search index's catch-up in the background, and serves until
+/// SIGINT or SIGTERM; then stops taking requests, lets
 /// requests in flight finish, and waits up to `limits.shutdown_grace` for transfer checks
 /// still running. `ready` is called with the bound address (port 0 picks one).
 pub async fn serve(
@@ -437,6 +484,9 @@ pub async fn serve(
         .map_err(listen_err)?;
     let local = listener.local_addr().map_err(listen_err)?;
     ready(local);
+    // The index catches up while the server already answers (a search waits for it only if
+    // it is the first this process serves).
+    api::catch_up_in_background(state.clone());
     let router = app(state.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

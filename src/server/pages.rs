@@ -2,7 +2,7 @@
 //! and English, over the same handlers' logic as the API: sign in with a token (kept in an
 //! HttpOnly, SameSite=Strict cookie), search with facets and highlighted snippets, a record
 //! page (metadata, files, seal verdicts, fixity, ledger history with proof links), transfers
-//! and their reports. Every record page view and download is a `record.read` entry, as in
+//! and their reports; the retention pages are in [`retention`]. Every record page view and download is a `record.read` entry, as in
 //! the API.
 
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use super::authz::Capability;
 use super::{cookie, request_token, ApiError, AppState, TOKEN_COOKIE};
 use crate::users::Principal;
 
+pub mod retention;
+
 /// The page routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -33,6 +35,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/records/{refcode}/fixity", post(fixity_page))
         .route("/transfers", get(transfers_page))
         .route("/transfers/{id}", get(transfer_page))
+        .merge(retention::routes())
 }
 
 /// The page language.
@@ -127,6 +130,7 @@ a{color:#0b4f9c}table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{b
 .hit{margin:0 0 1rem}.hit h3{margin:0;font-size:1.05rem}.snippet b{background:#ffe88a;font-weight:bold}
 .ok{color:#116b2e;font-weight:bold}.bad{color:#a40000;font-weight:bold}code{word-break:break-all;font-size:.85em}
 input,button{font:inherit;padding:.3rem .5rem}label{display:block;margin:.4rem 0 .1rem}
+pre{white-space:pre-wrap;overflow-wrap:anywhere}dt{font-weight:bold}dd{margin:0 0 .3rem 1.2rem}
 .skip{position:absolute;left:-10rem}.skip:focus{left:1rem;background:#fff;color:#000}";
 
 fn page(lang: Lang, who: Option<&Principal>, title: &str, body: Markup) -> Markup {
@@ -147,6 +151,7 @@ fn page(lang: Lang, who: Option<&Principal>, title: &str, body: Markup) -> Marku
                         nav aria-label=(lang.t("主导航", "Main")) {
                             a href="/search" { (lang.t("检索", "Search")) } " · "
                             a href="/transfers" { (lang.t("移交", "Transfers")) }
+                            @if Capability::ReadRetention.allowed(&p.role) { (retention::nav(lang)) }
                         }
                         span { (p.user) " (" (p.role) ")" }
                         form method="post" action="/signout" {
@@ -419,8 +424,55 @@ async fn record_page(
     };
     match record_markup(&state, &v, &refcode, q.purpose.as_deref(), None).await {
         Ok(m) => m.into_response(),
+        // An archivist sees what remains of a destroyed record: its tombstone and history.
+        Err(e) if e.code == "destroyed" && Capability::ReadRetention.allowed(&v.p.role) => {
+            match tombstone_markup(&state, &v, &refcode).await {
+                Ok(m) => (StatusCode::GONE, m).into_response(),
+                Err(e) => error_page(v.lang, Some(&v.p), e),
+            }
+        }
         Err(e) => error_page(v.lang, Some(&v.p), e),
     }
+}
+
+/// The page of a destroyed or transferred record (墓碑): what the tombstone keeps, and the
+/// record's history from the ledger.
+async fn tombstone_markup(
+    state: &AppState,
+    v: &Visitor,
+    refcode: &str,
+) -> Result<Markup, ApiError> {
+    let lang = v.lang;
+    let rc = crate::refcode::RefCode::parse(refcode.trim())
+        .map_err(|_| ApiError::not_found(format!("no record {refcode}")))?;
+    let t = crate::retention::state::tombstone(&state.store, &crate::intake::object_id(&rc))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no record {refcode}")))?;
+    let history = api::record_history(state, &t.reference_code).await?;
+    let body = html! {
+        p.bad role="alert" {
+            @if t.disposition == "transferred" { (lang.t("本件已移交进馆，此处不再保存。", "This record was transferred out and is no longer kept here.")) }
+            @else { (lang.t("本件已依销毁清册销毁，仅存墓碑记录。", "This record was destroyed by a disposition batch; only its tombstone remains.")) }
+        }
+        h2 { (lang.t("墓碑", "Tombstone")) }
+        dl #tombstone {
+            dt { (lang.t("档号", "Reference code")) } dd { code { (t.reference_code) } }
+            dt { (lang.t("题名", "Title")) } dd { (t.title) }
+            dt { (lang.t("销毁清册", "Batch")) } dd { a href=(format!("/dispositions/{}", t.batch)) { (t.batch) } " · " (t.rule) }
+            dt { (lang.t("日期", "Date")) } dd { (t.destroyed_on) " · " (t.destroyed_by) }
+            dt { (lang.t("批准人", "Approved by")) } dd { (t.approvers.join(", ")) }
+            dt { (lang.t("监销人", "Witnesses")) } dd { (t.witnesses.join(", ")) }
+            dt { (lang.t("最后版本", "Last version")) } dd { (t.version) " " code { (t.inventory_sha512) } }
+            dt { (lang.t("账本条目", "Ledger entry")) } dd { a href=(format!("/api/ledger/proof/{}", t.ledger_index)) { (t.ledger_index) } }
+        }
+        h2 { (lang.t("账本历史", "Ledger history")) }
+        table {
+            thead { tr { th scope="col" { "#" } th scope="col" { (lang.t("事件", "Event")) } th scope="col" { (lang.t("时间", "Time")) }
+                th scope="col" { (lang.t("操作者", "Actor")) } } }
+            tbody { @for h in &history { tr { td { (h.index) } td { (h.entry.kind) } td { (h.entry.time) } td { (h.entry.actor) } } } }
+        }
+    };
+    Ok(page(lang, Some(&v.p), &t.reference_code, body))
 }
 
 async fn record_markup(
@@ -441,6 +493,17 @@ async fn record_markup(
         .collect::<String>();
     let read = api::read(state, &v.p, &purpose, &f.view.read_target()).await?;
     let history = api::record_history(state, &f.view.reference_code).await?;
+    // Holds naming it (冻结), for those who work on retention.
+    let holds = if Capability::ReadRetention.allowed(&v.p.role) {
+        crate::retention::RetentionState::load(&state.store)
+            .await?
+            .holds_naming(&f.view.reference_code)
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
     let title = f
         .view
         .metadata
@@ -498,6 +561,17 @@ async fn record_markup(
             (lang.t("立档单位", "Agency")) " " (f.agency) }
         p role="note" { (lang.t("本次查阅已记入账本，条目 ", "This view is recorded in the ledger as entry ")) (read)
             (lang.t("，目的：", ", purpose: ")) (purpose) }
+        @if !holds.is_empty() {
+            h2 { (lang.t("冻结", "Holds")) }
+            ul #holds {
+                @for h in &holds {
+                    li { a href="/holds" { (h.doc.hold) } " · "
+                        @if h.active() { span.bad { (lang.t("有效：不得销毁或移交", "active: not to be destroyed or transferred")) } }
+                        @else { (lang.t("已解除", "lifted")) }
+                        " · " (h.doc.authority) " · " (h.doc.reason) }
+                }
+            }
+        }
         h2 { (lang.t("著录信息", "Metadata")) }
         table {
             tbody { @for (k, val) in &meta { tr { th scope="row" { (k) } td { (val) } } } }

@@ -466,3 +466,25 @@ fn start_moto() -> Option<Moto> {
         _child: std::sync::Mutex::new(child),
     })
 }
+
+/// A record due for destruction since 2022-01-01 (D5, year-end trigger), in [`due_package`].
+pub const DUE_R1: &str = "0194-WS·2016-D5-BGS-0001";
+/// A record due only on 2027-01-01 (D10), in [`due_package`].
+pub const DUE_R2: &str = "0194-WS·2016-D10-BGS-0001";
+/// A record due since 2021-08-02 (D5, closed 2016-08-01), in [`due_package`].
+pub const DUE_R3: &str = "0194-WS·2016-D5-BGS-0002";
+
+/// The sample transfer re-coded so that two records are due today ([`DUE_R1`], [`DUE_R3`])
+/// and one is not ([`DUE_R2`]); item numbers run without gaps in each series.
+pub fn due_package(dir: &Path) -> PathBuf {
+    let bag = sample_copy(dir, "due-package");
+    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
+        let (code, item) = [(DUE_R1, 1), (DUE_R2, 1), (DUE_R3, 2)][i];
+        rec["reference_code"] = code.into();
+        rec["retention"] = code.split('-').nth(2).unwrap_or_default().into();
+        rec["item_number"] = item.into();
+        write_json(&bag.join("data").join(&folder).join("record.json"), &rec);
+    }
+    rebag(&bag, &[]);
+    bag
+}

@@ -1,0 +1,283 @@
+//! Copies for courts over the server (核对无误的电子副本, 调阅授权): an archivist issues a
+//! copy bundle for a court's request ([`crate::copy::issue`]) and grants it to the court
+//! ([`crate::copy::grant`]); the court (`court:<id>`) lists and downloads only the copies
+//! granted to it, and reads only the records they name (`formats/server.md`, "Copies and
+//! court grants").
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::authz::{require, Capability};
+use super::{ApiError, AppState, Auth};
+use crate::copy::grant::{self, Grant, NewGrant};
+use crate::copy::{self, CopyError, CopyRequest};
+use crate::users::{Principal, Role};
+
+/// The copy routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/copies", get(list_copies).post(issue_copy))
+        .route("/api/copies/{copy_id}", get(show_copy))
+        .route("/api/copies/{copy_id}/bundle", get(download_bundle))
+}
+
+impl From<CopyError> for ApiError {
+    fn from(e: CopyError) -> Self {
+        match e {
+            CopyError::NoRecords | CopyError::Duplicate(_) => ApiError::bad_request(e.to_string()),
+            CopyError::NoSuchRecord(_) | CopyError::NoSuchVersion { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            CopyError::Damaged { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
+            }
+            CopyError::Store(s) => s.into(),
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+/// A court's request for a copy.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewCopy {
+    /// The court's id: the `<id>` of the role `court:<id>` its users have.
+    pub court: String,
+    /// The request as it should be recorded (case number, letter reference).
+    pub request: String,
+    /// 档号 of the records to copy.
+    pub records: Vec<String>,
+    /// The version to copy (default: each record's newest).
+    pub version: Option<String>,
+}
+
+/// `POST /api/copies` (archivist): issues the copy bundle (`copy.issued`) and grants it to
+/// the court (`copy.granted`).
+#[utoipa::path(post, path = "/api/copies", tag = "copies", request_body = NewCopy,
+    responses((status = 200, body = Object, description = "{copy: Issued (formats/cli-json.md), grant}"),
+        (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn issue_copy(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    Json(c): Json<NewCopy>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&p, Capability::IssueCopies)?;
+    let court = match Role::parse(&format!("court:{}", c.court.trim()))? {
+        Role::Court(id) => id,
+        _ => return Err(ApiError::bad_request("court: give the court's id")),
+    };
+    if c.request.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "request: record the court's request (case number, letter reference)",
+        ));
+    }
+    let dir = state.home.dir().join("copies");
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e))?;
+    let name = format!("{}.zip", crate::store::random_hex(8));
+    let output = dir.join(&name);
+    let req = CopyRequest {
+        records: c.records.iter().map(|r| r.trim().to_string()).collect(),
+        version: c.version.clone().filter(|v| !v.trim().is_empty()),
+        request: c.request.trim().to_string(),
+        requested_for: format!("court:{court}"),
+        actor: p.user.clone(),
+        timestamp: state.home.config.timestamp.clone(),
+    };
+    // Issuing's future is not `Send` (its progress is a plain trait object); it runs on a
+    // blocking thread driven by this runtime.
+    let (st, out) = (state.clone(), output.clone());
+    let handle = tokio::runtime::Handle::current();
+    let issued = tokio::task::spawn_blocking(move || {
+        handle.block_on(copy::issue(
+            st.home.dir(),
+            &st.store,
+            &st.key,
+            &req,
+            &out,
+            &copy::Quiet,
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    let path = output.clone();
+    let (digests, bytes) = tokio::task::spawn_blocking(move || {
+        crate::digest::digest_file(&path, &[crate::digest::Algorithm::Sha256])
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))?;
+    let sha256 = digests
+        .get(&crate::digest::Algorithm::Sha256)
+        .cloned()
+        .unwrap_or_default();
+    let g = grant::grant(
+        &state.store,
+        &state.key,
+        &p.user,
+        &NewGrant {
+            court,
+            copy_id: issued.copy_id.clone(),
+            issued_ledger_index: issued.ledger_index,
+            request: c.request.trim().to_string(),
+            reference_codes: issued
+                .records
+                .iter()
+                .map(|r| r.reference_code.clone())
+                .collect(),
+            versions: issued.records.iter().map(|r| r.version.clone()).collect(),
+            bundle: name,
+            bundle_sha256: sha256,
+            bundle_bytes: bytes,
+        },
+    )
+    .await?;
+    Ok(Json(serde_json::json!({"copy": issued, "grant": g})))
+}
+
+/// The grants the caller may see: an archivist all, a court its own.
+async fn visible_grants(state: &AppState, p: &Principal) -> Result<Vec<Grant>, ApiError> {
+    require(p, Capability::ReadCopies)?;
+    let all = state.grants().await?;
+    Ok(match &p.role {
+        Role::Archivist => all.grants.clone(),
+        Role::Court(id) => all.for_court(id).into_iter().cloned().collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// `GET /api/copies`: the copies the caller may see (a court: those granted to it).
+#[utoipa::path(get, path = "/api/copies", tag = "copies",
+    responses((status = 200, body = Vec<Object>, description = "grants: {court, copy_id, request, reference_codes, versions, bundle_sha256, bundle_bytes, granted_by, granted_at, ledger_index, issued_ledger_index}"),
+        (status = 403, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn list_copies(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+) -> Result<Json<Vec<Grant>>, ApiError> {
+    visible_grants(&state, &p).await.map(Json)
+}
+
+async fn one(state: &AppState, p: &Principal, copy_id: &str) -> Result<Grant, ApiError> {
+    visible_grants(state, p)
+        .await?
+        .into_iter()
+        .find(|g| g.copy_id == copy_id)
+        .ok_or_else(|| ApiError::not_found(format!("no copy {copy_id}")))
+}
+
+/// `GET /api/copies/{copy_id}`: one copy's grant (404 for a court it was not granted to).
+#[utoipa::path(get, path = "/api/copies/{copy_id}", tag = "copies",
+    params(("copy_id" = String, Path, description = "the copy's id")),
+    responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn show_copy(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    UrlPath(copy_id): UrlPath<String>,
+) -> Result<Json<Grant>, ApiError> {
+    one(&state, &p, &copy_id).await.map(Json)
+}
+
+/// `GET /api/copies/{copy_id}/bundle`: the bundle (ZIP), after its bytes were checked
+/// against the grant's sha256 and the download recorded as a `record.read` of each record it
+/// holds (purpose: the copy and its request).
+#[utoipa::path(get, path = "/api/copies/{copy_id}/bundle", tag = "copies",
+    params(("copy_id" = String, Path, description = "the copy's id")),
+    responses((status = 200, content_type = "application/zip", description = "the copy bundle (formats/copy-bundle.md)"),
+        (status = 404, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn download_bundle(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    UrlPath(copy_id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let g = one(&state, &p, &copy_id).await?;
+    // The name comes from a committed grant, but never leave the copies folder.
+    if g.bundle.contains('/') || g.bundle.contains('\\') || g.bundle.starts_with('.') {
+        return Err(ApiError::not_found(format!("no bundle for copy {copy_id}")));
+    }
+    let path = state.home.dir().join("copies").join(&g.bundle);
+    let check = path.clone();
+    let digested = tokio::task::spawn_blocking(move || {
+        crate::digest::digest_file(&check, &[crate::digest::Algorithm::Sha256])
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let sha256 = match digested {
+        Ok((d, _)) => d
+            .get(&crate::digest::Algorithm::Sha256)
+            .cloned()
+            .unwrap_or_default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "bundle_missing",
+                format!(
+                    "the bundle of copy {copy_id} is no longer in this server's home; an archivist can issue the copy again"
+                ),
+            ))
+        }
+        Err(e) => return Err(ApiError::internal(&e)),
+    };
+    if sha256 != g.bundle_sha256 {
+        tracing::error!(copy = %copy_id, "the bundle on disk does not match its grant's sha256");
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            format!("the bundle of copy {copy_id} does not match what was issued; it is not handed out (an archivist can issue the copy again)"),
+        ));
+    }
+    let purpose = format!("copy {copy_id} ({})", g.request)
+        .chars()
+        .take(200)
+        .collect::<String>();
+    for (i, rc) in g.reference_codes.iter().enumerate() {
+        let Ok(code) = crate::refcode::RefCode::parse(rc) else {
+            continue;
+        };
+        let target = crate::access::ReadTarget {
+            reference_code: rc.clone(),
+            object_id: crate::intake::object_id(&code),
+            version: g.versions.get(i).cloned().unwrap_or_default(),
+            file: Some(format!("copy:{copy_id}")),
+        };
+        super::api::read(&state, &p, &purpose, &target).await?;
+    }
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    // Streamed in 1 MiB chunks: a bundle may be larger than memory.
+    let chunks = futures::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let body = Body::from_stream(chunks);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_LENGTH, g.bundle_bytes.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"copy-{copy_id}.zip\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
