@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::commit::encode_all;
 use crate::ledger::entry::{Entry, EntryError, Event};
 use crate::ledger::log::LedgerError;
 use crate::sign::ArchiveKey;
@@ -28,9 +27,6 @@ pub const USERS_FORMAT_VERSION: u32 = 1;
 
 /// The prefix of the change documents in the store.
 pub const USERS_PREFIX: &str = "users";
-
-/// How long a change waits for another writer to release the lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Prefix of every token, so a leaked one is recognisable (secret scanners, logs).
 pub const TOKEN_PREFIX: &str = "srt_";
@@ -412,8 +408,8 @@ pub struct Applied {
     pub document: String,
 }
 
-/// The frame of every change: lock, recover, load, check, write the document create-only,
-/// sync, append the entry (the commit point), release.
+/// Every change: load the committed users, check and build the change document, and commit it
+/// with its entry through the one document-change frame (`ledger::commit::commit_documents`).
 async fn change<F>(
     store: &Store,
     key: &ArchiveKey,
@@ -424,87 +420,70 @@ async fn change<F>(
 where
     F: FnOnce(&Users) -> Result<Action, UsersError>,
 {
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
-    let result = async {
-        let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
-        let users = Users::load(store).await?;
-        let action = build(&users)?;
-        let index = ledger.size().await?;
-        let change_id = store::random_hex(8);
-        let doc = Change {
-            doc_type: "strongroom.user-change".into(),
-            format_version: USERS_FORMAT_VERSION,
-            change: change_id.clone(),
-            ledger_index: index,
-            user: user.to_string(),
-            action: action.clone(),
-            at: store::now_rfc3339(),
-            by: actor.to_string(),
-        };
-        let bytes = store::pretty(&doc);
-        let path = store::path_of([USERS_PREFIX, &format!("{index:020}-{change_id}.json")]);
-        store.put_create(&path, bytes.clone()).await?;
-        store.sync().await?;
-        let (change, document_sha256) = (change_id.clone(), sha256_tag(&bytes));
-        let user = user.to_string();
-        let event = match action {
-            Action::UserAdded { role } => Event::UserAdded {
-                user,
-                role,
-                change,
-                document_sha256,
-            },
-            Action::UserRevoked => Event::UserRevoked {
-                user,
-                change,
-                document_sha256,
-            },
-            Action::TokenIssued {
-                token_id, expires, ..
-            } => Event::TokenIssued {
-                user,
-                token_id,
-                expires,
-                change,
-                document_sha256,
-            },
-            Action::TokenRevoked { token_id } => Event::TokenRevoked {
-                user,
-                token_id,
-                change,
-                document_sha256,
-            },
-        };
-        let entries = encode_all(&[event], actor, &doc.at)?;
-        let appended = ledger.append(&lock, key, &entries).await?;
-        if appended.first_index != index {
-            return Err(UsersError::Store(StoreError::Inconsistent {
-                path: "ledger/checkpoint".into(),
-                message: format!(
-                    "the user change was recorded at {} instead of {index}",
-                    appended.first_index
-                ),
-            }));
-        }
-        let event = entries
-            .first()
-            .and_then(|e| Entry::decode(e).ok())
-            .map(|e| e.kind)
-            .unwrap_or_default();
-        Ok(Applied {
-            event,
-            ledger_index: index,
-            change: change_id,
-            document: path.to_string(),
-        })
-    }
-    .await;
-    let released = lock.release().await;
-    let applied = result?;
-    released?;
-    Ok(applied)
+    let done = crate::ledger::commit::commit_documents(
+        store,
+        key,
+        actor,
+        "user",
+        |s| Box::pin(Users::load(s)),
+        |users: &Users, index, change_id| {
+            let action = build(users)?;
+            let doc = Change {
+                doc_type: "strongroom.user-change".into(),
+                format_version: USERS_FORMAT_VERSION,
+                change: change_id.to_string(),
+                ledger_index: index,
+                user: user.to_string(),
+                action: action.clone(),
+                at: store::now_rfc3339(),
+                by: actor.to_string(),
+            };
+            let bytes = store::pretty(&doc);
+            let path = store::path_of([USERS_PREFIX, &format!("{index:020}-{change_id}.json")]);
+            let (change, document_sha256) = (change_id.to_string(), sha256_tag(&bytes));
+            let user = user.to_string();
+            let event = match action {
+                Action::UserAdded { role } => Event::UserAdded {
+                    user,
+                    role,
+                    change,
+                    document_sha256,
+                },
+                Action::UserRevoked => Event::UserRevoked {
+                    user,
+                    change,
+                    document_sha256,
+                },
+                Action::TokenIssued {
+                    token_id, expires, ..
+                } => Event::TokenIssued {
+                    user,
+                    token_id,
+                    expires,
+                    change,
+                    document_sha256,
+                },
+                Action::TokenRevoked { token_id } => Event::TokenRevoked {
+                    user,
+                    token_id,
+                    change,
+                    document_sha256,
+                },
+            };
+            Ok(crate::ledger::commit::DocumentPlan {
+                docs: vec![(path, bytes)],
+                blobs: Vec::new(),
+                event,
+            })
+        },
+    )
+    .await?;
+    Ok(Applied {
+        event: done.event,
+        ledger_index: done.ledger_index,
+        change: done.change,
+        document: done.documents.into_iter().next().unwrap_or_default(),
+    })
 }
 
 /// Adds a user with one role (`user add`).

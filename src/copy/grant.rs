@@ -10,7 +10,6 @@
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::commit::encode_all;
 use crate::ledger::entry::{Entry, EntryError, Event};
 use crate::ledger::log::LedgerError;
 use crate::retention::state::sha256_tag;
@@ -22,9 +21,6 @@ pub const GRANTS_FORMAT_VERSION: u32 = 1;
 
 /// The prefix of the grant documents in the store.
 pub const GRANTS_PREFIX: &str = "grants";
-
-/// How long a grant waits for another writer to release the lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Errors of the grant registry.
 #[derive(Debug, thiserror::Error)]
@@ -165,65 +161,61 @@ pub struct NewGrant {
     pub bundle_bytes: u64,
 }
 
-/// Grants a court its copy: lock, write the document create-only, sync, append the
-/// `copy.granted` entry (the commit point), release.
+/// Grants a court its copy: the document, committed by its `copy.granted` entry through the
+/// one document-change frame (`ledger::commit::commit_documents`).
 pub async fn grant(
     store: &Store,
     key: &ArchiveKey,
     actor: &str,
     g: &NewGrant,
 ) -> Result<Grant, GrantError> {
-    let lock = store.lock_writer_waiting(actor, LOCK_WAIT).await?;
-    let result = async {
-        let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
-        let index = ledger.size().await?;
-        let change = store::random_hex(8);
-        let doc = Grant {
-            doc_type: "strongroom.copy-grant".into(),
-            format_version: GRANTS_FORMAT_VERSION,
-            change: change.clone(),
-            ledger_index: index,
-            court: g.court.clone(),
-            copy_id: g.copy_id.clone(),
-            issued_ledger_index: g.issued_ledger_index,
-            request: g.request.clone(),
-            reference_codes: g.reference_codes.clone(),
-            versions: g.versions.clone(),
-            bundle: g.bundle.clone(),
-            bundle_sha256: g.bundle_sha256.clone(),
-            bundle_bytes: g.bundle_bytes,
-            granted_by: actor.to_string(),
-            granted_at: store::now_rfc3339(),
-        };
-        let bytes = store::pretty(&doc);
-        let path = store::path_of([GRANTS_PREFIX, &format!("{index:020}-{change}.json")]);
-        store.put_create(&path, bytes.clone()).await?;
-        store.sync().await?;
-        let event = Event::CopyGranted {
-            court: g.court.clone(),
-            copy_id: g.copy_id.clone(),
-            reference_codes: g.reference_codes.clone(),
-            change,
-            document_sha256: sha256_tag(&bytes),
-        };
-        let entries = encode_all(&[event], actor, &doc.granted_at)?;
-        let appended = ledger.append(&lock, key, &entries).await?;
-        if appended.first_index != index {
-            return Err(GrantError::Store(StoreError::Inconsistent {
-                path: "ledger/checkpoint".into(),
-                message: format!(
-                    "the grant was recorded at {} instead of {index}",
-                    appended.first_index
-                ),
-            }));
-        }
-        Ok(doc)
-    }
-    .await;
-    let released = lock.release().await;
-    let doc = result?;
-    released?;
-    Ok(doc)
+    let mut granted: Option<Grant> = None;
+    crate::ledger::commit::commit_documents(
+        store,
+        key,
+        actor,
+        "grant",
+        |_| Box::pin(async { Ok::<(), GrantError>(()) }),
+        |_: &(), index, change| {
+            let doc = Grant {
+                doc_type: "strongroom.copy-grant".into(),
+                format_version: GRANTS_FORMAT_VERSION,
+                change: change.to_string(),
+                ledger_index: index,
+                court: g.court.clone(),
+                copy_id: g.copy_id.clone(),
+                issued_ledger_index: g.issued_ledger_index,
+                request: g.request.clone(),
+                reference_codes: g.reference_codes.clone(),
+                versions: g.versions.clone(),
+                bundle: g.bundle.clone(),
+                bundle_sha256: g.bundle_sha256.clone(),
+                bundle_bytes: g.bundle_bytes,
+                granted_by: actor.to_string(),
+                granted_at: store::now_rfc3339(),
+            };
+            let bytes = store::pretty(&doc);
+            let path = store::path_of([GRANTS_PREFIX, &format!("{index:020}-{change}.json")]);
+            let event = Event::CopyGranted {
+                court: g.court.clone(),
+                copy_id: g.copy_id.clone(),
+                reference_codes: g.reference_codes.clone(),
+                change: change.to_string(),
+                document_sha256: sha256_tag(&bytes),
+            };
+            granted = Some(doc);
+            Ok(crate::ledger::commit::DocumentPlan {
+                docs: vec![(path, bytes)],
+                blobs: Vec::new(),
+                event,
+            })
+        },
+    )
+    .await?;
+    granted.ok_or_else(|| {
+        GrantError::Store(StoreError::Inconsistent {
+            path: GRANTS_PREFIX.into(),
+            message: "the grant was committed without its document".into(),
+        })
+    })
 }
