@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Seconds a request (other than an upload) may take.
     #[arg(long, default_value_t = 60)]
     pub request_timeout: u64,
+    /// Search results kept for reuse until the index next changes (0: every search runs on
+    /// the index).
+    #[arg(long, default_value_t = 1024)]
+    pub search_cache: usize,
     /// Start on the embedded default with the sample transfer loaded, and print a demo
     /// archivist token.
     #[arg(long)]
@@ -175,6 +179,7 @@ pub async fn serve(home_dir: &Path, actor: &str, args: &ServeArgs) -> Result<u8>
     let home = Home::open(home_dir)?;
     let mut limits = ServerLimits {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        search_cache_entries: args.search_cache,
         ..ServerLimits::default()
     };
     if let Some(m) = args.max_upload_bytes {

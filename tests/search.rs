@@ -314,6 +314,91 @@ async fn batch_size_does_not_change_the_index_and_catch_up_is_idempotent() {
     }
 }
 
+/// The index's history lines of a record are exactly the ledger entries naming it, whatever
+/// the batch size, and they are no search hit.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lines_are_the_ledger_entries_naming_each_record() {
+    let a = two_agencies();
+    let home = strongroom::home::Home::open(&a.home).expect("home");
+    let store = home.store().await.expect("store");
+    let ledger = strongroom::ledger::commit::open(&store)
+        .await
+        .expect("ledger");
+    let size = ledger.size().await.expect("size");
+    let mut expected: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for (i, bytes) in (0..).zip(ledger.entries(0, size).await.expect("entries").iter()) {
+        let e = strongroom::ledger::entry::Entry::decode(bytes).expect("entry");
+        if let Some(code) = e.field_str("reference_code") {
+            expected.entry(code.to_string()).or_default().push(i);
+        }
+    }
+    assert!(expected.len() >= 2, "{expected:?}");
+    let quiet = |_: u64, _: u64| {};
+    for batch in [1, 1000] {
+        let ix = SearchIndex::open(&a.dir.path().join(format!("h{batch}"))).expect("ix");
+        let opts = search::CatchUpOptions {
+            batch_entries: batch,
+            ..Default::default()
+        };
+        search::catch_up(&store, &ix, &opts, &quiet)
+            .await
+            .expect("catch up");
+        assert_eq!(ix.read_to(), size);
+        for (code, lines) in &expected {
+            assert_eq!(
+                &search::query::history(&ix, code).expect("history"),
+                lines,
+                "{code} with batches of {batch}"
+            );
+        }
+        assert!(search::query::history(&ix, "NOPE-2020-Y-0001")
+            .expect("history")
+            .is_empty());
+        // Everything, as the archivist sees it: records only.
+        let all =
+            search::search(&ix, "", &Filters::default(), &Scope::All, 500, false).expect("search");
+        assert_eq!(all.total as usize, expected.len(), "{all:?}");
+    }
+}
+
+/// The result cache answers a repeated search, and a catch-up that adds records makes the
+/// next search run on the index again (never a stale answer).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_result_cache_never_outlives_a_catch_up() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let home = strongroom::home::Home::open(&a.home).expect("home");
+    let store = home.store().await.expect("store");
+    let quiet = |_: u64, _: u64| {};
+    let ix = SearchIndex::open(&a.dir.path().join("cached")).expect("ix");
+    ix.set_result_cache(16);
+    search::catch_up(&store, &ix, &Default::default(), &quiet)
+        .await
+        .expect("catch up");
+    let ask =
+        || search::search(&ix, "", &Filters::default(), &Scope::All, 50, true).expect("search");
+    let first = ask();
+    let again = ask();
+    assert_eq!(first.hits, again.hits);
+    assert_eq!(first.facets, again.facets);
+    let stats = ix.cache().stats();
+    assert_eq!((stats.hits, stats.misses), (1, 1));
+    // Another agency's transfer, then the follower: the same search sees it.
+    let bag = next_year_package(a.dir.path(), "YJ-2017-0001", |_, _, _| {});
+    rebag(&bag, &[("Agency-Code", B_AGENCY)]);
+    a.accept(&bag);
+    search::catch_up(&store, &ix, &Default::default(), &quiet)
+        .await
+        .expect("catch up");
+    let after = ask();
+    assert!(after.total > first.total, "{after:?}");
+    assert_eq!(ix.cache().stats().misses, 2);
+    // Off: nothing kept, nothing counted.
+    ix.set_result_cache(0);
+    ask();
+    assert_eq!(ix.cache().stats().misses, 2);
+}
+
 /// One record of the relevance corpus, with the facts its queries are judged by.
 struct Doc {
     refcode: String,
@@ -549,5 +634,25 @@ fn relevance_on_a_corpus_of_licences_judgments_and_notices() {
             assert_eq!(top.len(), 10, "{query}: {v:#}");
             assert_eq!(v["total"], wanted.len(), "{query}");
         }
+    }
+    // A plain word the analyzer keeps whole is searched as that one term, not as the phrase
+    // of its parts: the same records either way (a quoted word goes to the phrase).
+    for word in [
+        "食品经营许可",
+        "房屋租赁合同",
+        "劳动争议",
+        "垃圾分类",
+        "数字政府",
+        "有限公司",
+        "判决书",
+    ] {
+        let plain = search(&a, &[word, "--limit", "500"]);
+        let quoted = search(&a, &[&format!("\"{word}\""), "--limit", "500"]);
+        let (mut p, mut q) = (refcodes(&plain), refcodes(&quoted));
+        p.sort();
+        q.sort();
+        assert!(!p.is_empty(), "{word}: {plain:#}");
+        assert_eq!(plain["total"], quoted["total"], "{word}");
+        assert_eq!(p, q, "{word}");
     }
 }

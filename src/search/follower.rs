@@ -104,6 +104,9 @@ pub async fn catch_up(
     report.from = start;
     report.to = start;
     if start == size && !report.rebuilt && position.is_some() {
+        // Another process (a CLI transfer following its own write) may have committed what
+        // this process's reader has not seen yet.
+        index.reload(start)?;
         return Ok(report);
     }
     let mut writer: IndexWriter<TantivyDocument> = match index.index().writer(WRITER_HEAP) {
@@ -124,11 +127,21 @@ pub async fn catch_up(
         let entries = ledger.entries(pos, end).await?;
         let mut touched: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut destroyed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-        for bytes in &entries {
+        for (at, bytes) in (pos..).zip(&entries) {
             let Ok(entry) = Entry::decode(bytes) else {
                 report.malformed_entries += 1;
                 continue;
             };
+            // Every entry naming a record is a line of its history (kept after destruction:
+            // the history of a destroyed record is the evidence of its lawful end).
+            if let Some(code) = entry.field_str("reference_code") {
+                let f = index.fields();
+                let mut line = TantivyDocument::default();
+                line.add_text(f.kind, super::schema::KIND_ENTRY);
+                line.add_text(f.entry_of, code);
+                line.add_u64(f.entry_index, at);
+                writer.add_document(line).map_err(|e| index.err(e))?;
+            }
             if matches!(
                 entry.kind.as_str(),
                 "record.stored"
@@ -198,6 +211,7 @@ pub async fn catch_up(
         let mut prepared = writer.prepare_commit().map_err(|e| index.err(e))?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(|e| index.err(e))?;
+        index.reload(end)?;
         pos = end;
         report.to = pos;
         progress(pos, size);
@@ -350,6 +364,7 @@ fn metadata_doc(
     transfer: Option<&str>,
 ) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
+    doc.add_text(f.kind, super::schema::KIND_RECORD);
     doc.add_text(f.refcode, code);
     let mut add = |field, key: &str| {
         if let Some(s) = text_of(meta, key) {
@@ -452,6 +467,8 @@ where
         writer.commit().map_err(|e| index.err(e))?;
     }
     writer.wait_merging_threads().map_err(|e| index.err(e))?;
+    // No ledger position: nothing of the history is in it.
+    index.reload(0)?;
     Ok(n)
 }
 

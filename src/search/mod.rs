@@ -9,6 +9,7 @@
 //! within a caller's [`query::Scope`]. [`schema`] and [`tokenizer`] say what is indexed and
 //! how. Specified in `formats/search.md`; keep the two in step.
 
+pub mod cache;
 pub mod follower;
 pub mod query;
 pub mod schema;
@@ -17,7 +18,7 @@ pub mod tokenizer;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tantivy::Index;
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher};
 
 pub use follower::{catch_up, reindex, CatchUp, CatchUpOptions};
 pub use query::{search, Facets, Filters, Hit, Scope, SearchResults};
@@ -30,10 +31,10 @@ use crate::store::StoreError;
 
 /// Version of the index format (schema, analyzers, position payload) in `formats/search.md`.
 /// An index of another version is rebuilt from the ledger by the next catch-up.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The oldest index format this code reads (the index is a cache: older ones are rebuilt).
-pub const OLDEST_SUPPORTED_FORMAT: u32 = 1;
+pub const OLDEST_SUPPORTED_FORMAT: u32 = 2;
 
 /// Errors of the search index.
 #[derive(Debug, thiserror::Error)]
@@ -113,12 +114,21 @@ pub struct Position {
     pub applied: u64,
 }
 
-/// An opened index and its fields.
+/// An opened index, its fields and its one reader.
+///
+/// Clones share the reader: opening a reader opens every segment (term dictionaries, fast
+/// fields), which costs more than most searches, so a process keeps one and reloads it when
+/// the follower commits ([`SearchIndex::reload`]) instead of opening one per search.
 #[derive(Clone)]
 pub struct SearchIndex {
     dir: PathBuf,
     index: Index,
     fields: Fields,
+    reader: IndexReader,
+    /// Ledger entries `0..n` are in what the reader shows (as of its last reload).
+    read_to: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Recent results, per reader generation.
+    cache: std::sync::Arc<cache::ResultCache>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -156,7 +166,7 @@ impl SearchIndex {
                     .as_ref()
                     .is_none_or(|p| p.format_version == FORMAT_VERSION);
             if let (true, Some(fields)) = (compatible, fields) {
-                return Ok(SearchIndex::wrap(dir, index, fields));
+                return SearchIndex::wrap(dir, index, fields);
             }
             // Another format: rebuild, unless someone is writing it.
             if index
@@ -172,27 +182,78 @@ impl SearchIndex {
         let schema = schema::build();
         let index = Index::create_in_dir(dir, schema.clone()).map_err(tv)?;
         let fields = Fields::of(&schema).ok_or_else(|| SearchError::Incompatible(dir.into()))?;
-        Ok(SearchIndex::wrap(dir, index, fields))
+        SearchIndex::wrap(dir, index, fields)
     }
 
     /// An index in memory (tests, benchmarks).
-    pub fn in_ram() -> SearchIndex {
+    pub fn in_ram() -> Result<SearchIndex, SearchError> {
         let schema = schema::build();
         let index = Index::create_in_ram(schema.clone());
-        let fields =
-            Fields::of(&schema).unwrap_or_else(|| unreachable!("schema::build has every field"));
-        SearchIndex::wrap(Path::new("(memory)"), index, fields)
+        let dir = Path::new("(memory)");
+        let fields = Fields::of(&schema).ok_or_else(|| SearchError::Incompatible(dir.into()))?;
+        SearchIndex::wrap(dir, index, fields)
     }
 
-    fn wrap(dir: &Path, index: Index, fields: Fields) -> SearchIndex {
+    fn wrap(dir: &Path, index: Index, fields: Fields) -> Result<SearchIndex, SearchError> {
         index
             .tokenizers()
             .register(tokenizer::ANALYZER, tokenizer::analyzer());
-        SearchIndex {
+        // Reloaded by the follower after each of its commits, not by a file watcher: the
+        // follower is the only writer, and a watcher thread per opened index buys nothing.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|source| SearchError::Index {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let applied = read_position(&index)
+            .ok()
+            .flatten()
+            .filter(|p| p.format_version == FORMAT_VERSION)
+            .map_or(0, |p| p.applied);
+        Ok(SearchIndex {
             dir: dir.to_path_buf(),
             index,
             fields,
-        }
+            reader,
+            read_to: std::sync::Arc::new(applied.into()),
+            cache: std::sync::Arc::default(),
+        })
+    }
+
+    /// Keeps the results of up to `entries` searches for the current reader generation (0,
+    /// the default: none). For a long-running process that answers the same searches often.
+    pub fn set_result_cache(&self, entries: usize) {
+        self.cache.set_capacity(entries);
+    }
+
+    /// The result cache.
+    pub fn cache(&self) -> &cache::ResultCache {
+        &self.cache
+    }
+
+    /// A searcher over the index as of the last [`SearchIndex::reload`] (or the opening).
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// Makes the searchers that follow see the index's last commit (by this process or
+    /// another), which applied ledger entries `0..applied`. Searchers already handed out keep
+    /// the segments they hold.
+    pub fn reload(&self, applied: u64) -> Result<(), SearchError> {
+        self.reader.reload().map_err(|source| self.err(source))?;
+        self.read_to
+            .store(applied, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Ledger entries `0..n` are in every searcher handed out from now on (the position of
+    /// the last reload; an index opened and not yet caught up: its committed position, which
+    /// the caller checks against its ledger's origin through [`follower::catch_up`]).
+    pub fn read_to(&self) -> u64 {
+        self.read_to.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The directory.

@@ -62,7 +62,19 @@ pub struct Fields {
     pub retention_facet: Field,
     /// Facet `/<format name>`, one per distinct format.
     pub format_facet: Field,
+    /// What a document is: `record` (one per 档号, everything above) or `entry` (one per
+    /// ledger entry naming a record: the record's history, below).
+    pub kind: Field,
+    /// On an `entry` document: the 档号 the ledger entry names, raw.
+    pub entry_of: Field,
+    /// On an `entry` document: the entry's ledger index, fast.
+    pub entry_index: Field,
 }
+
+/// [`Fields::kind`] of a record's document.
+pub const KIND_RECORD: &str = "record";
+/// [`Fields::kind`] of a ledger entry's document.
+pub const KIND_ENTRY: &str = "entry";
 
 /// Names of the facet dimensions, as reported in results, with their fields' names.
 pub const FACETS: [(&str, &str); 5] = [
@@ -123,6 +135,9 @@ pub fn build() -> Schema {
     for (_, field) in FACETS {
         b.add_facet_field(field, FacetOptions::default());
     }
+    b.add_text_field("kind", STRING);
+    b.add_text_field("entry_of", STRING);
+    b.add_u64_field("entry_index", NumericOptions::default().set_fast());
     b.build()
 }
 
@@ -155,6 +170,9 @@ impl Fields {
             year_facet: f("year_facet")?,
             retention_facet: f("retention_facet")?,
             format_facet: f("format_facet")?,
+            kind: f("kind")?,
+            entry_of: f("entry_of")?,
+            entry_index: f("entry_index")?,
         })
     }
 

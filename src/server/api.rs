@@ -321,26 +321,59 @@ pub struct HistoryItem {
     pub proof: String,
 }
 
-/// The ledger entries naming a record, oldest first (a scan of the ledger: fine for an
-/// archive of thousands of entries; a per-record index is future work).
+/// The ledger entries naming a record, oldest first: the index's history lines (one per entry
+/// naming the record, `formats/search.md`) up to where it has followed the ledger, then a scan
+/// of the entries it has not applied yet. Reads only the ledger bundles that hold them.
 pub async fn record_history(state: &AppState, refcode: &str) -> Result<Vec<HistoryItem>, ApiError> {
+    let idx = fresh_index(state).await?;
+    let covered = idx.read_to();
+    let code = refcode.to_string();
+    let mut indices = tokio::task::spawn_blocking(move || search::query::history(&idx, &code))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
     let ledger = crate::ledger::commit::open(&state.store).await?;
     let size = ledger.size().await?;
+    let covered = covered.min(size);
+    indices.retain(|i| *i < covered);
     let mut out = Vec::new();
-    let mut start = 0;
+    let mut push = |index: u64, e: Entry| {
+        out.push(HistoryItem {
+            index,
+            entry: e,
+            proof: format!("/api/ledger/proof/{index}"),
+        })
+    };
+    // The indexed part: one read per ledger bundle (256 entries) that holds a line.
+    let mut at = 0;
+    while at < indices.len() {
+        let bundle = indices[at] / 256;
+        let run = indices[at..]
+            .iter()
+            .take_while(|i| **i / 256 == bundle)
+            .count();
+        let (first, last) = (indices[at], indices[at + run - 1]);
+        let entries = ledger.entries(first, last + 1).await?;
+        for &i in &indices[at..at + run] {
+            let bytes = usize::try_from(i - first).ok().and_then(|k| entries.get(k));
+            if let Some(e) = bytes.and_then(|b| Entry::decode(b).ok()) {
+                // The line is the index's word; the entry is the ledger's. Both must agree.
+                if e.field_str("reference_code") == Some(refcode) {
+                    push(i, e);
+                }
+            }
+        }
+        at += run;
+    }
+    // The tail the index has not applied yet.
+    let mut start = covered;
     while start < size {
         let end = (start + 256).min(size);
-        for (i, bytes) in ledger.entries(start, end).await?.iter().enumerate() {
+        for (i, bytes) in (start..).zip(ledger.entries(start, end).await?.iter()) {
             let Ok(e) = Entry::decode(bytes) else {
                 continue;
             };
             if e.field_str("reference_code") == Some(refcode) {
-                let index = start + i as u64;
-                out.push(HistoryItem {
-                    index,
-                    entry: e,
-                    proof: format!("/api/ledger/proof/{index}"),
-                });
+                push(i, e);
             }
         }
         start = end;
@@ -569,22 +602,7 @@ pub async fn run_search(
             .transpose()?,
         retention: params.retention.clone().filter(|r| !r.is_empty()),
     };
-    use std::sync::atomic::Ordering;
-    let size = state.store.ledger_size().await?;
-    let indexed_to = state.indexed_to.load(Ordering::Acquire);
-    let idx = if indexed_to == size {
-        state.index_reader.clone()
-    } else if indexed_to == u64::MAX {
-        // The first search of this server waits for the index to reach the ledger.
-        catch_up(state, state.index.lock().await).await?
-    } else {
-        match state.index.try_lock() {
-            Ok(guard) => catch_up(state, guard).await?,
-            // Another search is applying the newest entries: answer from the index as it
-            // stands (at most that catch-up behind) instead of queueing behind it.
-            Err(_) => state.index_reader.clone(),
-        }
-    };
+    let idx = fresh_index(state).await?;
     let (q, scope) = (params.q.clone(), search_scope(p, state.granted(p).await?));
     let limit = params.limit.unwrap_or(20).min(200);
     let facets = params.facets.unwrap_or(true);
@@ -592,6 +610,35 @@ pub async fn run_search(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(ApiError::from)
+}
+
+/// The search index, caught up with the ledger when it has grown since the last catch-up.
+async fn fresh_index(state: &AppState) -> Result<search::SearchIndex, ApiError> {
+    use std::sync::atomic::Ordering;
+    let size = state.store.ledger_size().await?;
+    let indexed_to = state.indexed_to.load(Ordering::Acquire);
+    if indexed_to == size {
+        Ok(state.index_reader.clone())
+    } else if indexed_to == u64::MAX {
+        // The first search of this server waits for the index to reach the ledger.
+        catch_up(state, state.index.lock().await).await
+    } else {
+        match state.index.try_lock() {
+            Ok(guard) => catch_up(state, guard).await,
+            // Another search is applying the newest entries: answer from the index as it
+            // stands (at most that catch-up behind) instead of queueing behind it.
+            Err(_) => Ok(state.index_reader.clone()),
+        }
+    }
+}
+
+/// Brings the search index up to the ledger after a write of this server (waiting for a
+/// catch-up already running). A failure is logged: the write stands, and the next search
+/// catches up.
+pub async fn follow_writes(state: &AppState) {
+    if let Err(e) = catch_up(state, state.index.lock().await).await {
+        tracing::warn!(error = %e.message, "search index catch-up after a write failed; the next search retries");
+    }
 }
 
 /// Starts bringing the search index up to the ledger in the background (issue 5: a `serve`

@@ -164,7 +164,16 @@ pub async fn handler(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.jobs.running()),
+        state.metrics.render(state.jobs.running()) + &search_cache(&state),
     )
         .into_response())
+}
+
+/// The search result cache's counters (`serve --search-cache`).
+fn search_cache(state: &AppState) -> String {
+    let c = state.index_reader.cache().stats();
+    format!(
+        "# HELP strongroom_search_cache_total Searches answered from the result cache (hit) or run on the index (miss).\n# TYPE strongroom_search_cache_total counter\nstrongroom_search_cache_total{{result=\"hit\"}} {}\nstrongroom_search_cache_total{{result=\"miss\"}} {}\n",
+        c.hits, c.misses
+    )
 }

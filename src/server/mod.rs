@@ -51,10 +51,13 @@ pub struct ServerLimits {
     /// How long shutdown waits for running transfer checks before abandoning them (the
     /// store's recovery undoes an abandoned write at the next start).
     pub shutdown_grace: Duration,
+    /// Search results kept for the current index generation (0: none).
+    pub search_cache_entries: usize,
 }
 
 impl Default for ServerLimits {
-    /// 64 GiB uploads, 16 MiB other bodies, 60 s per request, 6 h per upload, 10 min grace.
+    /// 64 GiB uploads, 16 MiB other bodies, 60 s per request, 6 h per upload, 10 min grace,
+    /// 1,024 cached search results.
     fn default() -> Self {
         ServerLimits {
             max_upload_bytes: 64 << 30,
@@ -62,6 +65,7 @@ impl Default for ServerLimits {
             request_timeout: Duration::from_secs(60),
             upload_timeout: Duration::from_secs(6 * 3600),
             shutdown_grace: Duration::from_secs(600),
+            search_cache_entries: 1024,
         }
     }
 }
@@ -122,6 +126,7 @@ impl AppState {
         let store = home.store().await?;
         let key = home.key()?;
         let index = SearchIndex::open(&crate::search::index_dir(&home))?;
+        index.set_result_cache(limits.search_cache_entries);
         let size = store.ledger_size().await.map_err(HomeError::from)?;
         let users = Users::load(&store).await?;
         Ok(Arc::new(AppState {

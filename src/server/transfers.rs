@@ -234,6 +234,11 @@ pub async fn upload(
     state.jobs.tasks.lock().await.spawn_blocking(move || {
         let result = handle.block_on(check(&st, &p, &guard.0));
         drop(guard);
+        if matches!(result, Ok(Checked::Outcome(Outcome::Accepted { .. }))) {
+            // Searchable when reported accepted; and searches find the index caught up
+            // instead of each paying for the catch-up.
+            handle.block_on(super::api::follow_writes(&st));
+        }
         finish(&st, &id, result);
         st.jobs.running.fetch_sub(1, Ordering::Relaxed);
     });
