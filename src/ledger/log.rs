@@ -188,9 +188,9 @@ pub enum LedgerError {
     BadClaim {
         /// The claim's path in the store.
         path: String,
-        /// Why.
+        /// Why (boxed: it keeps `LedgerError` small).
         #[source]
-        source: ClaimError,
+        source: Box<ClaimError>,
     },
     /// A text is not a C2SP `tlog-proof`.
     #[error("not a C2SP tlog-proof: {0}")]
@@ -731,7 +731,7 @@ impl Ledger {
         };
         let claim = Claim::decode(&bytes).map_err(|source| LedgerError::BadClaim {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         if claim.old != old {
             return Err(inconsistent(
@@ -1385,7 +1385,7 @@ impl Ledger {
             ));
         }
         let mut bundle = Vec::new();
-        if old % FULL != 0 {
+        if !old.is_multiple_of(FULL) {
             let t = tile_at(0, old / FULL, old)?;
             bundle = self.read_bundle(&t).await?;
             let leaves: Vec<Hash> = bundle.iter().map(|e| merkle::leaf_hash(e)).collect();
