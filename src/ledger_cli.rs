@@ -98,12 +98,22 @@ pub async fn run(home_dir: &Path, json: bool, command: &LedgerCommand) -> Result
                 eprintln!("the ledger is empty: no checkpoint has been signed yet");
                 return Ok(1);
             };
+            // A batch committed (claimed) but not yet written out: say so, since its entries
+            // are in the ledger but not readable until the next writer finishes it.
+            let pending = ledger.pending().await?;
+            if let Some(p) = &pending {
+                eprintln!(
+                    "note: the batch from size {} to {} is committed but not yet written out (ledger/next/{:020}); the next writer's recovery finishes it",
+                    p.old, p.new, p.old
+                );
+            }
             if json {
                 print_json(&serde_json::json!({
                     "origin": latest.checkpoint.origin(),
                     "size": latest.size(),
                     "root": latest.root().to_base64(),
                     "note": latest.note,
+                    "pending": pending.map(|p| serde_json::json!({"from": p.old, "to": p.new})),
                 }))?;
             } else {
                 print!("{}", latest.note);

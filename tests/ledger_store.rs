@@ -363,13 +363,22 @@ async fn recover_rolls_forward_to_a_durable_kept_checkpoint() {
         let a = ledger.append(&lock, &key, &first).await.expect("append");
         let second: Vec<Bytes> = (5..9).map(|i| entry("b", i)).collect();
         let b = ledger.append(&lock, &key, &second).await.expect("append");
-        // The crash: the published checkpoint is still the one of size 5.
+        // The crash: the published checkpoint is still the one of size 5, in a store written
+        // before batch claims (no `ledger/next/`; with claims the chain leads on, see
+        // `a_stale_latest_checkpoint_is_read_as_the_claims_chain_says`).
         overwrite(
             &store,
             "ledger/checkpoint",
             a.checkpoint.note.clone().into_bytes(),
         )
         .await;
+        for p in store
+            .list_paths(&Path::from(log::NEXT_DIR))
+            .await
+            .expect("list")
+        {
+            store.backend().delete(&p).await.expect("delete a claim");
+        }
         let fresh = Ledger::new(store.clone(), ORIGIN);
         assert_eq!(fresh.size().await.expect("size"), 5, "{name}");
         let r = fresh.recover(&lock).await.expect("recover");
@@ -569,7 +578,13 @@ async fn verify_names_each_tampering() {
             |s, _| {
                 Box::pin(async move {
                     let old = get(&s, "ledger/checkpoints/00000000000000000500").await;
-                    overwrite(&s, "ledger/checkpoint", old).await
+                    overwrite(&s, "ledger/checkpoint", old).await;
+                    // And its claim removed: with the claim there, the chain leads past the
+                    // old checkpoint and it is only stale (the next test).
+                    s.backend()
+                        .delete(&log::claim_path(500))
+                        .await
+                        .expect("delete the claim");
                 })
             },
         ),
@@ -788,4 +803,566 @@ async fn group_commit_throughput() {
         .release()
         .await
         .expect("release");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several writers: the batch claim `ledger/next/<size>` (formats/ledger.md §7, docs/scale.md §2).
+
+/// A store wrapper that stops the first put under `prefix` after it is armed, until opened:
+/// a writer paused (a VM stopped, a long GC) at exactly that point of its append.
+struct Gate {
+    inner: Arc<dyn object_store::ObjectStore>,
+    prefix: String,
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    open: tokio::sync::Semaphore,
+}
+
+impl Gate {
+    fn new(inner: Arc<dyn object_store::ObjectStore>, prefix: &str) -> Arc<Gate> {
+        Arc::new(Gate {
+            inner,
+            prefix: prefix.into(),
+            armed: false.into(),
+            reached: tokio::sync::Notify::new(),
+            open: tokio::sync::Semaphore::new(0),
+        })
+    }
+    fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    async fn wait_reached(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.reached.notified())
+            .await
+            .expect("the writer never reached the gated write");
+    }
+    fn release(&self) {
+        self.open.add_permits(1);
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gate({})", self.prefix)
+    }
+}
+
+impl std::fmt::Display for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gate({}, {})", self.prefix, self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for Gate {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        if location.as_ref().starts_with(&self.prefix)
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.reached.notify_one();
+            self.open.acquire().await.expect("gate").forget();
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::RenameOptions,
+    ) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+/// The same store as `store`, seen by another writer through `gate`.
+fn through(store: &Store, gate: &Arc<Gate>) -> Store {
+    let durability: Arc<dyn strongroom::store::Durability> =
+        match store.url().strip_prefix("file://") {
+            Some(root) => Arc::new(strongroom::store::SyncFs::new(root.into())),
+            None => Arc::new(strongroom::store::Volatile),
+        };
+    Store::with_backend(gate.clone(), durability, store.url())
+}
+
+/// The lock's holder stopped renewing long ago: its lease has run out (the lock object as its
+/// last renewal left it, with an end in the past).
+async fn lease_runs_out(store: &Store) {
+    let mut stale: serde_json::Value = store
+        .get_json(&Path::from("locks/writer.json"))
+        .await
+        .expect("get")
+        .expect("a lock is held");
+    stale["expires"] = "2000-01-01T00:00:00Z".into();
+    overwrite(
+        store,
+        "locks/writer.json",
+        serde_json::to_vec(&stale).expect("json"),
+    )
+    .await;
+}
+
+/// Every object under `ledger/` with its bytes.
+async fn ledger_objects(store: &Store) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in store.list_paths(&Path::from("ledger")).await.expect("list") {
+        out.insert(p.to_string(), get(store, p.as_ref()).await);
+    }
+    out
+}
+
+fn entries(tag: &str, n: u64) -> Vec<Bytes> {
+    (0..n).map(|i| entry(tag, i)).collect()
+}
+
+/// The zombie: writer A confirms the lock and is stopped (past its whole lease) right
+/// before its first ledger write; B breaks the lock, recovers and commits a batch after the
+/// same size; A wakes up. A's claim finds B's, so A commits nothing and writes nothing: B's
+/// tiles (the batches both cross a full tile, so their paths collide) stay as B wrote them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_stopped_past_its_lease_cannot_overwrite_or_fork() {
+    for (name, store, _dir) in backends() {
+        let key = Arc::new(key());
+        let gate = Gate::new(store.backend().clone(), "ledger/");
+        let a_store = through(&store, &gate);
+        let a = Ledger::new(a_store.clone(), ORIGIN);
+        let a_lock = a_store.lock_writer("A").await.expect("A's lock");
+        let base = entries("base", 300);
+        a.append(&a_lock, &key, &base).await.expect("base");
+
+        gate.arm();
+        let a_batch = entries("A, stopped", 250);
+        let zombie = {
+            let (a, key, a_batch) = (a.clone(), key.clone(), a_batch.clone());
+            tokio::spawn(async move {
+                let r = a.append(&a_lock, &key, &a_batch).await;
+                (r, a_lock)
+            })
+        };
+        gate.wait_reached().await;
+
+        lease_runs_out(&store).await;
+        let b = Ledger::new(store.clone(), ORIGIN);
+        let b_lock = store
+            .lock_writer("B")
+            .await
+            .expect("B breaks the stale lock");
+        b.recover(&b_lock).await.expect("B recovers");
+        store.recover(&b_lock).await.expect("B recovers the store");
+        let b_batch = entries("B", 230);
+        let appended = b.append(&b_lock, &key, &b_batch).await.expect("B appends");
+        assert_eq!(appended.first_index, 300, "{name}");
+        let before = ledger_objects(&store).await;
+        assert!(
+            before.contains_key("ledger/tile/0/001"),
+            "{name}: a full tile both write"
+        );
+
+        gate.release();
+        let (r, a_lock) = zombie.await.expect("A's task");
+        assert!(
+            matches!(
+                r,
+                Err(log::LedgerError::Store(
+                    strongroom::store::StoreError::LockLost
+                ))
+            ),
+            "{name}: {r:?}"
+        );
+        assert!(!a_lock.is_held(), "{name}");
+        assert_eq!(
+            ledger_objects(&store).await,
+            before,
+            "{name}: A wrote nothing"
+        );
+        let mut all = base.clone();
+        all.extend(b_batch);
+        assert_eq!(b.size().await.expect("size"), 530, "{name}");
+        assert_eq!(b.entries(0, 530).await.expect("entries"), all, "{name}");
+        let report = b
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        let claim = b.claim_at(300).await.expect("claim").expect("B's claim");
+        assert_eq!(claim.writer, b_lock.info().token, "{name}");
+        assert_eq!(claim.new, 530, "{name}");
+        // B goes on as if nothing happened.
+        b.append(&b_lock, &key, &entries("B again", 3))
+            .await
+            .expect("B appends again");
+        b_lock.release().await.expect("release");
+    }
+}
+
+/// A writer stopped after its claim (its commit point) and before any tile: the batch is
+/// committed, so the next writer's recovery writes it out from the claim; its entries are
+/// there exactly once, the ledger verifies, and when the stopped writer wakes it finishes
+/// with the same bytes and never moves the latest checkpoint back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stopped_after_its_claim_is_rolled_forward_by_the_next_writer() {
+    for (name, store, _dir) in backends() {
+        let key = Arc::new(key());
+        let gate = Gate::new(store.backend().clone(), "ledger/tile/");
+        let a_store = through(&store, &gate);
+        let a = Ledger::new(a_store.clone(), ORIGIN);
+        let a_lock = a_store.lock_writer("A").await.expect("A's lock");
+        let base = entries("base", 300);
+        a.append(&a_lock, &key, &base).await.expect("base");
+
+        gate.arm();
+        let a_batch = entries("A, stopped", 250);
+        let stopped = {
+            let (a, key, a_batch) = (a.clone(), key.clone(), a_batch.clone());
+            tokio::spawn(async move {
+                let r = a.append(&a_lock, &key, &a_batch).await;
+                (r, a_lock)
+            })
+        };
+        gate.wait_reached().await;
+        let reader = Ledger::new(store.clone(), ORIGIN);
+        assert_eq!(
+            reader.size().await.expect("size"),
+            300,
+            "{name}: not written out yet"
+        );
+        let pending = reader.pending().await.expect("pending").expect("a claim");
+        assert_eq!((pending.old, pending.new), (300, 550), "{name}");
+        let report = reader
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert_eq!(report.codes(), [codes::CLAIM_PENDING], "{name}");
+        assert!(report.is_ok(), "{name}: pending is a warning");
+
+        lease_runs_out(&store).await;
+        let b = Ledger::new(store.clone(), ORIGIN);
+        let b_lock = store
+            .lock_writer("B")
+            .await
+            .expect("B breaks the stale lock");
+        let r = b.recover(&b_lock).await.expect("B recovers");
+        assert_eq!(r.claims_finished, [550], "{name}: {r:?}");
+        assert_eq!((r.size, r.rolled_forward), (550, Some(550)), "{name}");
+        let mut all = base.clone();
+        all.extend(a_batch.iter().cloned());
+        assert_eq!(b.size().await.expect("size"), 550, "{name}");
+        assert_eq!(b.entries(0, 550).await.expect("entries"), all, "{name}");
+        let report = b
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        let b_batch = entries("B", 10);
+        let appended = b.append(&b_lock, &key, &b_batch).await.expect("B appends");
+        assert_eq!(appended.first_index, 550, "{name}");
+        all.extend(b_batch);
+
+        // A wakes: its batch was committed, it writes the same bytes and reports success;
+        // the latest checkpoint stays at B's size.
+        gate.release();
+        let (r, a_lock) = stopped.await.expect("A's task");
+        assert_eq!(
+            r.expect("A's batch is committed").first_index,
+            300,
+            "{name}"
+        );
+        drop(a_lock);
+        assert_eq!(b.size().await.expect("size"), 560, "{name}");
+        let published = b.latest().await.expect("latest").expect("checkpoint");
+        assert_eq!(published.note, appended.checkpoint.note, "{name}");
+        assert_eq!(
+            get(&store, "ledger/checkpoint").await,
+            appended.checkpoint.note.as_bytes(),
+            "{name}: never moved back"
+        );
+        assert_eq!(b.entries(0, 560).await.expect("entries"), all, "{name}");
+        let report = b
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        b_lock.release().await.expect("release");
+    }
+}
+
+/// `ledger/checkpoint` put back to an older size (a writer that stalled between its batch and
+/// publishing it, waking after later batches): readers follow the claims chain to the true
+/// size, `verify` says it is stale (a warning) and checks the true tree, and the next append
+/// extends the true tree and publishes it.
+#[tokio::test]
+async fn a_stale_latest_checkpoint_is_read_as_the_claims_chain_says() {
+    for (name, store, _dir) in backends() {
+        let ledger = Ledger::new(store.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&store).await;
+        let a = ledger
+            .append(&lock, &key, &entries("a", 5))
+            .await
+            .expect("a");
+        let b = ledger
+            .append(&lock, &key, &entries("b", 4))
+            .await
+            .expect("b");
+        overwrite(
+            &store,
+            "ledger/checkpoint",
+            a.checkpoint.note.clone().into_bytes(),
+        )
+        .await;
+
+        let fresh = Ledger::new(store.clone(), ORIGIN);
+        assert_eq!(fresh.size().await.expect("size"), 9, "{name}");
+        let latest = fresh.latest().await.expect("latest").expect("checkpoint");
+        assert_eq!(latest.note, b.checkpoint.note, "{name}");
+        assert_eq!(
+            fresh.entry(8).await.expect("entry"),
+            entry("b", 3),
+            "{name}"
+        );
+        assert!(fresh.pending().await.expect("pending").is_none(), "{name}");
+        let report = fresh
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert_eq!(
+            report.codes(),
+            [codes::CHECKPOINT_STALE],
+            "{name}: {:#?}",
+            report.findings
+        );
+        assert_eq!(report.size, 9, "{name}");
+        assert!(report.is_ok(), "{name}");
+
+        let c = fresh
+            .append(&lock, &key, &[entry("c", 9)])
+            .await
+            .expect("append onto the true size");
+        assert_eq!(c.first_index, 9, "{name}");
+        assert_eq!(
+            get(&store, "ledger/checkpoint").await,
+            c.checkpoint.note.as_bytes(),
+            "{name}"
+        );
+        let report = fresh
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        lock.release().await.expect("release");
+    }
+}
+
+/// Counts the requests a store receives, by kind.
+#[derive(Debug, Default)]
+struct Counts {
+    get: std::sync::atomic::AtomicU64,
+    head: std::sync::atomic::AtomicU64,
+    put: std::sync::atomic::AtomicU64,
+    other: std::sync::atomic::AtomicU64,
+}
+
+impl Counts {
+    fn take(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (
+            self.get.swap(0, SeqCst),
+            self.head.swap(0, SeqCst),
+            self.put.swap(0, SeqCst),
+            self.other.swap(0, SeqCst),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn object_store::ObjectStore>,
+    counts: Arc<Counts>,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+fn bump(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        bump(&self.counts.put);
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        bump(&self.counts.other);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        bump(if options.head {
+            &self.counts.head
+        } else {
+            &self.counts.get
+        });
+        self.inner.get_opts(location, options).await
+    }
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        bump(&self.counts.get);
+        self.inner.get_ranges(location, ranges).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        bump(&self.counts.other);
+        self.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        bump(&self.counts.other);
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        bump(&self.counts.other);
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        bump(&self.counts.other);
+        self.inner.copy_opts(from, to, options).await
+    }
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::RenameOptions,
+    ) -> object_store::Result<()> {
+        bump(&self.counts.other);
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+/// What an append and a size read cost in requests, on S3 (moto) and memory (the same
+/// object_store calls): the claim adds one PUT per append and one GET (a 404) per size read.
+/// (`file://` adds a staged rename and the latest checkpoint's re-read; local calls.)
+#[tokio::test]
+async fn the_claim_costs_one_put_per_append_and_one_get_per_size_read() {
+    for (name, store, _dir) in backends() {
+        if name == "file" {
+            continue;
+        }
+        let counts = Arc::new(Counts::default());
+        let counted = Store::with_backend(
+            Arc::new(Counting {
+                inner: store.backend().clone(),
+                counts: counts.clone(),
+            }),
+            Arc::new(strongroom::store::Volatile),
+            store.url(),
+        );
+        let ledger = Ledger::new(counted.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&counted).await;
+        ledger
+            .append(&lock, &key, &entries("warm", 3))
+            .await
+            .expect("first");
+        counts.take();
+        // A steady append (this process committed the last batch: its edge is cached). Small
+        // ledger: one level-0 tile and one bundle.
+        ledger
+            .append(&lock, &key, &entries("steady", 2))
+            .await
+            .expect("append");
+        let (get, head, put, other) = counts.take();
+        eprintln!("{name}: append: {get} GET, {head} HEAD, {put} PUT, {other} other");
+        // GET: the lock twice (confirmations), ledger/checkpoint once. PUT: the claim, a tile,
+        // a bundle, the kept checkpoint, ledger/checkpoint (If-Match).
+        assert_eq!((get, head, put, other), (3, 0, 5, 0), "{name}");
+        assert_eq!(ledger.size().await.expect("size"), 5);
+        let (get, head, put, other) = counts.take();
+        eprintln!("{name}: size read: {get} GET, {head} HEAD, {put} PUT, {other} other");
+        // ledger/checkpoint and ledger/next/<size> (absent).
+        assert_eq!((get, head, put, other), (2, 0, 0, 0), "{name}");
+        lock.release().await.expect("release");
+    }
 }

@@ -6,12 +6,16 @@
 //! bytes). The tree arithmetic is [`super::merkle`] and [`super::tiles`], the checkpoint text
 //! [`super::checkpoint`], signatures [`crate::sign`]. Specified in `formats/ledger.md` §7-§10.
 //!
-//! **Durability contract.** [`Ledger::append`] writes every entry bundle and hash tile of the
-//! new size with create-only puts, syncs, signs the new checkpoint, replaces
-//! `ledger/checkpoint` and syncs again. That second sync is the commit point: `append` MUST NOT
-//! return `Ok` before it, and an entry is in the ledger iff a durable `ledger/checkpoint`
-//! covers it. Only then is `ledger/checkpoints/<size>` created (not synced: [`Ledger::recover`]
-//! recreates it if a crash lost it). `ledger/checkpoint` is the only ledger object ever
+//! **Durability contract.** [`Ledger::append`] signs the checkpoint of the new size, then puts
+//! the batch's **claim** `ledger/next/<old size>` create-only ([`super::claim`]) and syncs:
+//! that is the commit point. Exactly one claim can exist per size, so exactly one batch
+//! follows each size whoever writes (a writer whose claim put finds another claim did not
+//! commit and writes nothing). The entry bundles and hash tiles of the new size are then
+//! written from the claim, synced, `ledger/checkpoints/<size>` created and `ledger/checkpoint`
+//! advanced (never moved back), synced; `append` MUST NOT return `Ok` before that last sync,
+//! so readers see an acknowledged batch. A batch whose claim is durable is in the ledger: a
+//! crash after it is rolled forward by the next writer's recovery (or by a writer that finds
+//! the claim), which writes the same bytes. `ledger/checkpoint` is the only ledger object ever
 //! replaced; nothing within the committed size is ever deleted or rewritten.
 
 use std::collections::HashSet;
@@ -28,18 +32,23 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{self, Checkpoint};
+use super::claim::{Claim, ClaimError};
 use super::merkle::{self, Hash, HashReader, LeafIndex, MissingNode, NodeId, TreeSize};
 use super::tiles::{self, Resource, Tile, MAX_ENTRY_LEN, MAX_LEVEL, TILE_WIDTH};
 use super::STORE_PREFIX;
 use crate::findings::Severity;
 use crate::sign::{self, ArchiveKey, Verifier};
-use crate::store::{self, Store, StoreError, WriterLock};
+use crate::store::{self, BackendKind, Store, StoreError, WriterLock};
 
 /// The latest signed checkpoint, relative to the store's top.
 pub const CHECKPOINT_PATH: &str = "ledger/checkpoint";
 
 /// The folder that keeps every checkpoint ever published, named by its 20-digit size.
 pub const CHECKPOINTS_DIR: &str = "ledger/checkpoints";
+
+/// The folder of batch claims: `ledger/next/<old size, 20 digits>`, one per batch, create-only
+/// and never changed (`formats/ledger.md` §7).
+pub const NEXT_DIR: &str = "ledger/next";
 
 /// First line of a C2SP `tlog-proof`.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -162,6 +171,27 @@ pub enum LedgerError {
     /// The group-commit task has stopped (shut down, or stopped after an uncertain commit).
     #[error("the ledger's group-commit task has stopped")]
     Closed,
+    /// Another batch was committed (claimed) after the size this writer read, while it held
+    /// the lock and before that batch was written out: a writer stopped past its lease claimed
+    /// it. It has been written out; this batch was not appended (its planned indices are
+    /// taken), and the caller MUST treat it as not committed.
+    #[error(
+        "another batch was committed after ledger size {size} while this writer held the lock \
+         (a writer stopped past its lease); it was written out and this batch was not appended"
+    )]
+    Overtaken {
+        /// The size this writer read.
+        size: u64,
+    },
+    /// A batch claim in the store does not decode.
+    #[error("ledger claim {path} cannot be read")]
+    BadClaim {
+        /// The claim's path in the store.
+        path: String,
+        /// Why (boxed: it keeps `LedgerError` small).
+        #[source]
+        source: Box<ClaimError>,
+    },
     /// A text is not a C2SP `tlog-proof`.
     #[error("not a C2SP tlog-proof: {0}")]
     ProofFormat(String),
@@ -240,9 +270,12 @@ pub struct Appended {
 pub struct LedgerRecovery {
     /// The committed size.
     pub size: u64,
-    /// A kept checkpoint newer than `ledger/checkpoint` (an append that crashed after its
-    /// commit point) was published: its size.
+    /// The ledger was rolled forward past `ledger/checkpoint` (an append that crashed after
+    /// its commit point: its claim, or a kept checkpoint of a store written before claims):
+    /// the size published now.
     pub rolled_forward: Option<u64>,
+    /// Sizes of the claimed batches whose tiles and checkpoints recovery wrote, in order.
+    pub claims_finished: Vec<u64>,
     /// `ledger/checkpoints/<size>` was missing and has been recreated from `ledger/checkpoint`.
     pub checkpoint_kept: bool,
     /// Tiles and bundles right of the committed edge (left by an interrupted append), removed.
@@ -351,6 +384,14 @@ pub mod codes {
     pub const SINCE_BEYOND: &str = "LEDGER_SINCE_BEYOND";
     /// The `--since` checkpoint is not a prefix of the log (its root differs at its size).
     pub const SINCE_FORK: &str = "LEDGER_SINCE_FORK";
+    /// `ledger/checkpoint` is older than the claims chain, which leads to a published size
+    /// (warning: the next writer or reader advances it; the tree is checked at the chain's end).
+    pub const CHECKPOINT_STALE: &str = "LEDGER_CHECKPOINT_STALE";
+    /// A claimed batch (committed) is not yet written out (warning: a writer was stopped
+    /// mid-append; the next writer's recovery rolls it forward).
+    pub const CLAIM_PENDING: &str = "LEDGER_CLAIM_PENDING";
+    /// A claim that does not decode, or whose batch does not follow the tree it claims to.
+    pub const CLAIM_MALFORMED: &str = "LEDGER_CLAIM_MALFORMED";
     /// The consistency proof from the `--since` checkpoint to the latest does not verify.
     pub const SINCE_PROOF: &str = "LEDGER_SINCE_PROOF";
 }
@@ -372,6 +413,11 @@ pub fn bundle_path(t: &Tile) -> Path {
 /// Store path of the latest checkpoint.
 pub fn checkpoint_path() -> Path {
     Path::from(CHECKPOINT_PATH)
+}
+
+/// Store path of the claim on the batch after `old`: `ledger/next/<old, 20 digits>`.
+pub fn claim_path(old: u64) -> Path {
+    ledger_path(&format!("next/{old:020}"))
 }
 
 /// Store path of the kept checkpoint of `size`: `ledger/checkpoints/<size, 20 digits>`.
@@ -559,13 +605,77 @@ impl fmt::Debug for Ledger {
     }
 }
 
+/// `ledger/checkpoint` as read, with the version a conditional replace of it needs.
+struct Published {
+    raw: Option<Bytes>,
+    version: Option<object_store::UpdateVersion>,
+}
+
+impl Published {
+    /// The size it says (None: no checkpoint yet). Its signature is not checked here.
+    fn size(&self) -> Result<Option<u64>, LedgerError> {
+        let Some(raw) = &self.raw else {
+            return Ok(None);
+        };
+        let note = std::str::from_utf8(raw).map_err(|_| LedgerError::BadCheckpoint {
+            path: CHECKPOINT_PATH.into(),
+            source: Box::new(checkpoint::Error::Signature(sign::Error::MalformedNote(
+                "not UTF-8".into(),
+            ))),
+        })?;
+        Ok(Some(SignedCheckpoint::parse(note)?.size()))
+    }
+}
+
+/// What one attempt at an append did.
+enum Attempt {
+    Done(Appended),
+    /// A batch we did not know of was claimed after the size we read, while we hold the lock
+    /// (a predecessor's, or `ledger/checkpoint` was stale): it was rolled forward; try again.
+    Behind,
+}
+
+/// The tiles and bundles a batch from `old` to `new` adds, from the edge grown to `new` and
+/// the entries of its level-0 edge tile onwards.
+fn batch_writes(
+    old: u64,
+    new: u64,
+    edge: &Edge,
+    bundle: &[Bytes],
+) -> Result<Vec<(Path, Bytes)>, LedgerError> {
+    let mut writes: Vec<(Path, Bytes)> = Vec::new();
+    for t in tiles::tiles_added(TreeSize(old), TreeSize(new)) {
+        let level = usize::from(t.level());
+        let first = edge.first.get(level).copied().unwrap_or(0);
+        let offset = t
+            .index()
+            .checked_sub(first)
+            .map(|d| to_usize(d * FULL))
+            .ok_or_else(|| inconsistent(tile_path(&t), "tile left of the edge"))?;
+        let range = offset..offset + usize::from(t.width());
+        let hashes = edge
+            .level(level)
+            .get(range.clone())
+            .ok_or_else(|| inconsistent(tile_path(&t), "edge shorter than the tile"))?;
+        writes.push((tile_path(&t), Bytes::from(tiles::encode_tile(hashes))));
+        if level == 0 {
+            let es = bundle
+                .get(range)
+                .ok_or_else(|| inconsistent(bundle_path(&t), "fewer entries than the tile"))?;
+            writes.push((bundle_path(&t), Bytes::from(tiles::encode_bundle(es)?)));
+        }
+    }
+    Ok(writes)
+}
+
 /// How a create-only put of a tile or bundle went.
 enum Put {
     Created,
     /// The same bytes were there (a retry).
     Identical,
-    /// Different bytes were there (garbage from an append that crashed before its
-    /// checkpoint) and were replaced.
+    /// Different bytes were there and were replaced: garbage from an append of a store
+    /// written before claims that crashed before its checkpoint. (Since claims, tiles beyond
+    /// a size are only ever written from the one claim on it, so always with the same bytes.)
     Replaced,
 }
 
@@ -591,10 +701,202 @@ impl Ledger {
         &self.store
     }
 
-    /// The latest published checkpoint (`ledger/checkpoint`), None when the ledger is empty.
-    /// Parses it; the signature is not checked (see [`SignedCheckpoint::verify`]).
+    /// The latest published checkpoint, None when the ledger is empty. Parses it; the
+    /// signature is not checked (see [`SignedCheckpoint::verify`]).
+    ///
+    /// That is `ledger/checkpoint`, unless the claims chain goes further: a claim on its size
+    /// whose batch is written out (its kept checkpoint exists) is followed, so a stale
+    /// `ledger/checkpoint` (a writer that stalled and wrote an old one late) is never taken
+    /// for the ledger's size. A claim whose batch is not yet written out stops the walk
+    /// (its entries are committed but not readable yet; see [`Ledger::pending`]). Costs one
+    /// GET of `ledger/next/<size>` (absent) beyond the checkpoint's.
     pub async fn latest(&self) -> Result<Option<SignedCheckpoint>, LedgerError> {
-        self.read_checkpoint(&checkpoint_path()).await
+        let published = self.read_checkpoint(&checkpoint_path()).await?;
+        Ok(self.follow_finished(published).await?.0)
+    }
+
+    /// The first claimed batch not yet written out after the latest checkpoint, if any: the
+    /// ledger is mid-commit (a writer is appending, or was stopped after its commit point and
+    /// the next writer's recovery will finish it).
+    pub async fn pending(&self) -> Result<Option<Claim>, LedgerError> {
+        let published = self.read_checkpoint(&checkpoint_path()).await?;
+        Ok(self.follow_finished(published).await?.1)
+    }
+
+    /// The claim on the batch after `old`, if one was put.
+    pub async fn claim_at(&self, old: u64) -> Result<Option<Claim>, LedgerError> {
+        let path = claim_path(old);
+        let Some(bytes) = self.store.get_bytes(&path).await? else {
+            return Ok(None);
+        };
+        let claim = Claim::decode(&bytes).map_err(|source| LedgerError::BadClaim {
+            path: path.to_string(),
+            source: Box::new(source),
+        })?;
+        if claim.old != old {
+            return Err(inconsistent(
+                path,
+                format!("the claim follows size {}, its name says {old}", claim.old),
+            ));
+        }
+        Ok(Some(claim))
+    }
+
+    /// Follows the claims chain from `cp` through batches that are written out (kept
+    /// checkpoint present: their tiles were durable before it). Returns the last such
+    /// checkpoint and the first claim that is not written out. Never writes.
+    async fn follow_finished(
+        &self,
+        mut cp: Option<SignedCheckpoint>,
+    ) -> Result<(Option<SignedCheckpoint>, Option<Claim>), LedgerError> {
+        loop {
+            let size = cp.as_ref().map_or(0, SignedCheckpoint::size);
+            let Some(claim) = self.claim_at(size).await? else {
+                return Ok((cp, None));
+            };
+            if !self.store.exists(&kept_checkpoint_path(claim.new)).await? {
+                return Ok((cp, Some(claim)));
+            }
+            let next = SignedCheckpoint::parse(&claim.checkpoint)?;
+            if next.size() != claim.new {
+                return Err(inconsistent(
+                    claim_path(size),
+                    "the claim's checkpoint is not of the size it claims",
+                ));
+            }
+            cp = Some(next);
+        }
+    }
+
+    async fn read_published(&self) -> Result<Published, LedgerError> {
+        Ok(
+            match self.store.get_bytes_versioned(&checkpoint_path()).await? {
+                None => Published {
+                    raw: None,
+                    version: None,
+                },
+                Some((raw, version)) => Published {
+                    raw: Some(raw),
+                    version: Some(version),
+                },
+            },
+        )
+    }
+
+    /// Publishes `note` (the checkpoint of `size`) as `ledger/checkpoint` unless the one
+    /// published is already as large: the latest checkpoint never moves back, even when a
+    /// writer that stalled after its commit point wakes up late. `seen` is the checkpoint as
+    /// last read; on S3 and memory the replace is conditional on it (`If-Match`), and a
+    /// refused one is re-read and decided again. LocalFileSystem has no conditional update:
+    /// there it is re-read right before the staged rename (a reader that still finds a stale
+    /// one follows the claims chain past it, [`Ledger::latest`]).
+    async fn advance_latest(
+        &self,
+        size: u64,
+        note: &str,
+        mut seen: Published,
+    ) -> Result<(), LedgerError> {
+        let path = checkpoint_path();
+        let local = self.store.kind() == BackendKind::Local;
+        for _ in 0..16 {
+            if local {
+                seen = self.read_published().await?;
+            }
+            if seen.size()?.is_some_and(|at| at >= size) {
+                return Ok(());
+            }
+            let bytes = Bytes::from(note.to_string());
+            let put = match (&seen.raw, seen.version.clone()) {
+                (None, _) => self.store.put_create(&path, bytes).await,
+                (Some(_), Some(v)) if !local => self.store.put_replace_if(&path, bytes, v).await,
+                (Some(_), _) => self.store.put_replace(&path, bytes).await,
+            };
+            match put {
+                Ok(()) => return Ok(()),
+                Err(StoreError::AlreadyExists { .. } | StoreError::Precondition { .. }) => {
+                    seen = self.read_published().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(inconsistent(
+            CHECKPOINT_PATH,
+            "the latest checkpoint kept changing while this writer advanced it",
+        ))
+    }
+
+    /// After a batch's tiles are durable: creates `ledger/checkpoints/<size>` (the same bytes
+    /// already there are a retry; other bytes would be a second tree of this size, which the
+    /// archive must never publish) and advances `ledger/checkpoint`, then syncs.
+    async fn publish(&self, size: u64, note: &str, seen: Published) -> Result<(), LedgerError> {
+        let kept = kept_checkpoint_path(size);
+        match self
+            .store
+            .put_create(&kept, Bytes::from(note.to_string()))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists { .. }) => {
+                if self.store.get_bytes(&kept).await?.as_deref() != Some(note.as_bytes()) {
+                    return Err(inconsistent(
+                        kept.to_string(),
+                        "a different checkpoint of this size is already kept",
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.advance_latest(size, note, seen).await?;
+        self.store.sync().await?;
+        Ok(())
+    }
+
+    /// Writes out a claimed batch: its tiles and bundles (the same bytes whoever writes them,
+    /// so one already there is kept), sync, its kept checkpoint, `ledger/checkpoint`, sync.
+    /// The claim is checked first: its checkpoint is for this log and its size, the tiles at
+    /// its start give its `old_root`, and its entries give its `root`.
+    async fn finish_claim(&self, claim: &Claim) -> Result<(), LedgerError> {
+        let path = claim_path(claim.old);
+        let signed = SignedCheckpoint::parse(&claim.checkpoint)?;
+        if signed.size() != claim.new
+            || signed.root() != claim.root
+            || signed.checkpoint.origin() != self.origin
+        {
+            return Err(inconsistent(
+                &path,
+                "the claim's signed checkpoint is not of its size, root or this log",
+            ));
+        }
+        let (mut edge, mut bundle) = self.read_tail_at(claim.old, &claim.old_root).await?;
+        edge.grow(claim.entries.iter().map(|e| merkle::leaf_hash(e)));
+        bundle.extend(claim.entries.iter().cloned());
+        if edge.root(claim.new) != Some(claim.root) {
+            return Err(inconsistent(
+                &path,
+                "the claimed entries do not give the claimed root",
+            ));
+        }
+        let writes = batch_writes(claim.old, claim.new, &edge, &bundle)?;
+        self.put_all(writes).await?;
+        self.store.sync().await?;
+        let seen = self.read_published().await?;
+        self.publish(claim.new, &claim.checkpoint, seen).await
+    }
+
+    /// Rolls the ledger forward along the claims chain from `ledger/checkpoint`, writing out
+    /// every claimed batch; returns the sizes reached, each with whether its batch had been
+    /// written out already (its kept checkpoint existed). The caller holds `serial` (and,
+    /// across processes, the writer lock).
+    async fn roll_forward(&self) -> Result<Vec<(u64, bool)>, LedgerError> {
+        let mut finished = Vec::new();
+        let mut size = self.read_published().await?.size()?.unwrap_or(0);
+        while let Some(claim) = self.claim_at(size).await? {
+            let was_out = self.store.exists(&kept_checkpoint_path(claim.new)).await?;
+            self.finish_claim(&claim).await?;
+            finished.push((claim.new, was_out));
+            size = claim.new;
+        }
+        Ok(finished)
     }
 
     async fn read_checkpoint(&self, path: &Path) -> Result<Option<SignedCheckpoint>, LedgerError> {
@@ -844,39 +1146,64 @@ impl Ledger {
     }
 
     /// A create-only put of a tile or bundle beyond the committed size. An object already
-    /// there is compared: the same bytes are a retry; different bytes are garbage from an
-    /// append that crashed before its checkpoint, deleted and put again.
+    /// there is compared: the same bytes are a retry (or another process writing out the
+    /// same claim); different bytes are garbage from an append that crashed before claims
+    /// existed, deleted and put again.
     async fn put_new(&self, path: Path, bytes: Bytes) -> Result<Put, LedgerError> {
-        match self.store.put_create(&path, bytes.clone()).await {
-            Ok(()) => Ok(Put::Created),
-            Err(StoreError::AlreadyExists { .. }) => {
-                if self.store.get_bytes(&path).await?.as_deref() == Some(&bytes[..]) {
-                    return Ok(Put::Identical);
+        let mut replaced = false;
+        for _ in 0..4 {
+            match self.store.put_create(&path, bytes.clone()).await {
+                Ok(()) if replaced => return Ok(Put::Replaced),
+                Ok(()) => return Ok(Put::Created),
+                Err(StoreError::AlreadyExists { .. }) => {
+                    match self.store.get_bytes(&path).await? {
+                        Some(b) if b == bytes => return Ok(Put::Identical),
+                        Some(_) => {
+                            self.store.delete(&path).await?;
+                            replaced = true;
+                        }
+                        // Deleted since (by someone replacing garbage too): put again.
+                        None => {}
+                    }
                 }
-                self.store.delete(&path).await?;
-                self.store.put_create(&path, bytes).await?;
-                Ok(Put::Replaced)
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
+        Err(inconsistent(
+            &path,
+            "the object kept changing while it was written",
+        ))
+    }
+
+    /// [`Ledger::put_new`] for every write, [`WRITE_CONCURRENCY`] at a time.
+    async fn put_all(&self, writes: Vec<(Path, Bytes)>) -> Result<(), LedgerError> {
+        futures::stream::iter(writes)
+            .map(|(p, b)| self.put_new(p, b))
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect::<Vec<Put>>()
+            .await?;
+        Ok(())
     }
 
     /// Appends a batch: one entry is one leaf, each at most 65,535 bytes. The caller holds the
     /// writer lock (the `lock` argument is the proof of it).
     ///
-    /// Order: the entry bundles and hash tiles of the new size ([`tiles::tiles_added`]),
-    /// create-only → sync → sign the new checkpoint with `key` → create
-    /// `ledger/checkpoints/<size>` → sync (the commit point: from here recovery rolls the
-    /// ledger forward to this checkpoint, so a signed checkpoint is never visible before it is
-    /// durable, and the archive never signs two different trees of one size) → replace
-    /// `ledger/checkpoint` → sync. This function MUST NOT (and does not) return `Ok` before
-    /// the last sync.
+    /// Order: sign the checkpoint of the new size with `key` → put the claim
+    /// `ledger/next/<old size>` create-only → sync (**the commit point**: exactly one claim
+    /// can exist per size, and it holds everything needed to finish the batch) → the entry
+    /// bundles and hash tiles of the new size ([`tiles::tiles_added`]) → sync → create
+    /// `ledger/checkpoints/<size>` → advance `ledger/checkpoint` (never backwards) → sync.
+    /// This function MUST NOT (and does not) return `Ok` before the last sync.
     ///
     /// Reads only the right edge (one partial tile per level and one partial bundle), checks
     /// that it gives the latest checkpoint's root and that the checkpoint verifies with `key`,
-    /// and never touches an object within the committed size. An error before the commit
-    /// point leaves the ledger as it was (the objects written are garbage beyond the committed
-    /// size); an error at or after it is [`LedgerError::CommitUncertain`].
+    /// and never touches an object within the committed size. The lock is confirmed before
+    /// the batch is built and again right before the claim. A claim put that finds another
+    /// claim means someone committed after the size read: if the lock is no longer ours we
+    /// were stopped past our lease, and we stop with `LockLost` having written nothing; if it
+    /// is, the batch found is rolled forward and ours appended after it. An error before the
+    /// claim leaves the ledger as it was; at or after it, [`LedgerError::CommitUncertain`]
+    /// (the batch is committed and recovery writes it out).
     pub async fn append(
         &self,
         lock: &WriterLock,
@@ -902,90 +1229,98 @@ impl Ledger {
         if let Some(e) = entries.iter().find(|e| e.len() > MAX_ENTRY_LEN) {
             return Err(LedgerError::EntryTooLarge { len: e.len() });
         }
-        let raw = self.store.get_bytes(&checkpoint_path()).await?;
+        // Each retry follows a batch rolled forward under our lock; more than a few means
+        // something keeps appending without it.
+        for _ in 0..4 {
+            if let Attempt::Done(a) = self.try_commit(lock, key, entries).await? {
+                return Ok(a);
+            }
+        }
+        Err(inconsistent(
+            NEXT_DIR,
+            "other batches kept being claimed while this writer held the lock",
+        ))
+    }
+
+    async fn try_commit(
+        &self,
+        lock: &WriterLock,
+        key: &ArchiveKey,
+        entries: &[Bytes],
+    ) -> Result<Attempt, LedgerError> {
+        let seen = self.read_published().await?;
         let cached = self
             .tail
             .lock()
             .ok()
             .and_then(|mut t| t.take())
-            .filter(|t| raw.as_deref() == Some(t.note.as_bytes()));
+            .filter(|t| seen.raw.as_deref() == Some(t.note.as_bytes()));
         let (old, mut edge, mut bundle) = match cached {
             Some(t) => (t.checkpoint.size().0, t.edge, t.bundle),
-            None => self.read_tail(raw.as_deref(), key).await?,
+            None => self.read_tail(seen.raw.as_deref(), key).await?,
         };
+        let old_root = edge
+            .root(old)
+            .ok_or_else(|| inconsistent(CHECKPOINT_PATH, "cannot compute the root"))?;
         let new = old
             .checked_add(entries.len() as u64)
             .ok_or_else(|| inconsistent(CHECKPOINT_PATH, "the ledger is full"))?;
         edge.grow(entries.iter().map(|e| merkle::leaf_hash(e)));
         bundle.extend(entries.iter().cloned());
-
-        let mut writes: Vec<(Path, Bytes)> = Vec::new();
-        for t in tiles::tiles_added(TreeSize(old), TreeSize(new)) {
-            let level = usize::from(t.level());
-            let first = edge.first.get(level).copied().unwrap_or(0);
-            let offset = t
-                .index()
-                .checked_sub(first)
-                .map(|d| to_usize(d * FULL))
-                .ok_or_else(|| inconsistent(tile_path(&t), "tile left of the edge"))?;
-            let range = offset..offset + usize::from(t.width());
-            let hashes = edge
-                .level(level)
-                .get(range.clone())
-                .ok_or_else(|| inconsistent(tile_path(&t), "edge shorter than the tile"))?;
-            writes.push((tile_path(&t), Bytes::from(tiles::encode_tile(hashes))));
-            if level == 0 {
-                let es = bundle
-                    .get(range)
-                    .ok_or_else(|| inconsistent(bundle_path(&t), "fewer entries than the tile"))?;
-                writes.push((bundle_path(&t), Bytes::from(tiles::encode_bundle(es)?)));
-            }
-        }
-        futures::stream::iter(writes)
-            .map(|(p, b)| self.put_new(p, b))
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect::<Vec<Put>>()
-            .await?;
-        self.store.sync().await?;
-
+        let writes = batch_writes(old, new, &edge, &bundle)?;
         let root = edge
             .root(new)
             .ok_or_else(|| inconsistent(CHECKPOINT_PATH, "cannot compute the new root"))?;
         let checkpoint = Checkpoint::new(&self.origin, TreeSize(new), root)?;
         let note = checkpoint.sign(key)?;
-        // Once more right before the commit point: the tiles above took time.
+        let claim = Claim {
+            old,
+            new,
+            old_root,
+            root,
+            writer: lock.info().token.clone(),
+            checkpoint: note.clone(),
+            entries: entries.to_vec(),
+        }
+        .encode();
+
+        // Once more right before the commit point: a writer stopped past its lease learns it
+        // here. (One stopped between this check and the claim is stopped by the claim.)
         lock.confirm().await?;
-        // Kept first: once it is durable the batch is committed (recovery rolls forward to it).
-        let kept = kept_checkpoint_path(new);
-        match self
-            .store
-            .put_create(&kept, Bytes::from(note.clone()))
-            .await
-        {
+        let path = claim_path(old);
+        match self.store.put_create(&path, claim.clone()).await {
             Ok(()) => {}
             Err(StoreError::AlreadyExists { .. }) => {
-                // Only the same tree signed again (a retry) has the same bytes; anything else
-                // would be a second tree of this size, which the archive must never publish.
-                if self.store.get_bytes(&kept).await?.as_deref() != Some(note.as_bytes()) {
-                    return Err(inconsistent(
-                        kept.to_string(),
-                        "a different checkpoint of this size is already kept: run recovery",
-                    ));
+                // The same bytes are our own retry (Ed25519 signatures are deterministic).
+                if self.store.get_bytes(&path).await?.as_deref() != Some(&claim[..]) {
+                    // Another batch follows `old`. If the lock is no longer ours we are a
+                    // writer stopped past its lease: we committed nothing and write nothing.
+                    lock.confirm().await?;
+                    // It is ours. The batch found is committed: write it out. If every batch
+                    // found was already written out, only `ledger/checkpoint` was stale (any
+                    // reader saw the true size, so did our caller): append after them. One
+                    // that was not (claimed under our lock by a writer stopped past its lease)
+                    // took the indices our caller planned: refuse.
+                    let rolled = self.roll_forward().await?;
+                    if rolled.iter().any(|(_, was_out)| !was_out) {
+                        return Err(LedgerError::Overtaken { size: old });
+                    }
+                    return Ok(Attempt::Behind);
                 }
             }
             Err(e) => return Err(e.into()),
         }
-        let commit = async {
+        let finish = async {
             self.store.sync().await?;
-            self.store
-                .put_replace(&checkpoint_path(), Bytes::from(note.clone()))
-                .await?;
-            self.store.sync().await
+            // Committed: from here anyone who finds the claim writes the same bytes.
+            self.put_all(writes).await?;
+            self.store.sync().await?;
+            self.publish(new, &note, seen).await
         };
-        commit.await.map_err(|e| LedgerError::CommitUncertain {
-            source: Box::new(e.into()),
+        finish.await.map_err(|e| LedgerError::CommitUncertain {
+            source: Box::new(e),
         })?;
-        // Committed. Remember the edge of the new size for the next append.
+        // Remember the edge of the new size for the next append.
         let drop0 = edge.trim(new);
         bundle.drain(..drop0.min(bundle.len()));
         if let Ok(mut t) = self.tail.lock() {
@@ -996,10 +1331,10 @@ impl Ledger {
                 bundle,
             });
         }
-        Ok(Appended {
+        Ok(Attempt::Done(Appended {
             first_index: old,
             checkpoint: SignedCheckpoint { note, checkpoint },
-        })
+        }))
     }
 
     /// The committed size, right edge and partial bundle, read from the store: the latest
@@ -1024,18 +1359,33 @@ impl Ledger {
         })?;
         let latest = Checkpoint::verify(note, &key.verifier(), &self.origin).map_err(bad)?;
         let old = latest.size().0;
+        let (edge, bundle) = self.read_tail_at(old, latest.root()).await?;
+        Ok((old, edge, bundle))
+    }
+
+    /// The right edge and partial bundle of the tree of `old` entries, checked: the edge
+    /// tiles must give `root`, and the partial bundle must match the level-0 edge tile.
+    async fn read_tail_at(&self, old: u64, root: &Hash) -> Result<(Edge, Vec<Bytes>), LedgerError> {
+        if old == 0 {
+            if *root != merkle::empty_root() {
+                return Err(inconsistent(
+                    CHECKPOINT_PATH,
+                    "size 0 with a non-empty root",
+                ));
+            }
+            return Ok((Edge::default(), Vec::new()));
+        }
         let edge = self.read_edge(old).await?;
-        if edge.root(old) != Some(*latest.root()) {
+        if edge.root(old) != Some(*root) {
             return Err(inconsistent(
                 CHECKPOINT_PATH,
                 format!(
-                    "the tiles at the right edge do not give the signed root {} of size {old}",
-                    latest.root()
+                    "the tiles at the right edge do not give the signed root {root} of size {old}"
                 ),
             ));
         }
         let mut bundle = Vec::new();
-        if old % FULL != 0 {
+        if !old.is_multiple_of(FULL) {
             let t = tile_at(0, old / FULL, old)?;
             bundle = self.read_bundle(&t).await?;
             let leaves: Vec<Hash> = bundle.iter().map(|e| merkle::leaf_hash(e)).collect();
@@ -1046,7 +1396,7 @@ impl Ledger {
                 ));
             }
         }
-        Ok((old, edge, bundle))
+        Ok((edge, bundle))
     }
 
     /// The largest kept checkpoint of a size above `size`, if any: `checkpoints/` names are
@@ -1102,8 +1452,15 @@ impl Ledger {
     pub async fn recover(&self, lock: &WriterLock) -> Result<LedgerRecovery, LedgerError> {
         let _serial = self.serial.lock().await;
         let _ = lock;
-        let mut latest = self.latest().await?;
-        let mut rolled_forward = None;
+        // Claimed batches first: each is committed, and holds all it needs to be written out.
+        let claims_finished: Vec<u64> = self
+            .roll_forward()
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let mut latest = self.read_checkpoint(&checkpoint_path()).await?;
+        let mut rolled_forward = claims_finished.last().copied();
         // An append that made its kept checkpoint durable but crashed before publishing it is
         // committed: publish it now (its tiles were durable before it was signed).
         if let Some(newer) = self
@@ -1121,6 +1478,7 @@ impl Ledger {
         let mut report = LedgerRecovery {
             size,
             rolled_forward,
+            claims_finished,
             ..LedgerRecovery::default()
         };
         if let Some(l) = &latest {
@@ -1203,7 +1561,78 @@ impl Ledger {
             report.removed.push(p.to_string());
         }
         report.removed.sort();
+        // A writer stopped past its lease may have claimed the size we settled on while we
+        // looked for garbage (its claim is committed): write its batch out again, since some
+        // of its tiles may have just been taken for garbage. The same bytes whoever writes.
+        if let Some(claim) = self.claim_at(size).await? {
+            self.finish_claim(&claim).await?;
+            report.claims_finished.push(claim.new);
+            report.rolled_forward = Some(claim.new);
+            report.size = claim.new;
+        }
         Ok(report)
+    }
+
+    /// `verify`'s walk along the claims chain from the latest checkpoint (read-only): a batch
+    /// written out beyond it makes it stale (a warning; the tree is checked at the chain's
+    /// end), a claimed batch not yet written out is pending (a warning), a claim that does
+    /// not decode or whose checkpoint does not verify is an error.
+    async fn follow_claims_in_verify(
+        &self,
+        v: &mut Verification,
+        mut latest: Checkpoint,
+        verifier: &Verifier,
+    ) -> Result<(Checkpoint, u64), LedgerError> {
+        let published = latest.size().0;
+        let mut size = published;
+        loop {
+            let path = claim_path(size);
+            let claim = match self.claim_at(size).await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(LedgerError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    v.error(codes::CLAIM_MALFORMED, &path, e.to_string());
+                    break;
+                }
+            };
+            if !self.store.exists(&kept_checkpoint_path(claim.new)).await? {
+                v.warning(
+                    codes::CLAIM_PENDING,
+                    &path,
+                    format!(
+                        "the batch from size {size} to {} is claimed (committed) but not written out yet: a writer is appending or was stopped; the next writer's recovery writes it out",
+                        claim.new
+                    ),
+                );
+                break;
+            }
+            v.report.checkpoints_checked += 1;
+            match Checkpoint::verify(&claim.checkpoint, verifier, &self.origin) {
+                Ok(c) if c.size().0 == claim.new && *c.root() == claim.root => {
+                    latest = c;
+                    size = claim.new;
+                }
+                _ => {
+                    v.error(
+                        codes::CLAIM_MALFORMED,
+                        &path,
+                        "the claim's checkpoint does not verify with the archive key or is not of its size and root".into(),
+                    );
+                    break;
+                }
+            }
+        }
+        if size > published {
+            v.warning(
+                codes::CHECKPOINT_STALE,
+                CHECKPOINT_PATH,
+                format!(
+                    "{CHECKPOINT_PATH} says size {published}, but the claims chain leads to the published size {size}; the next writer advances it"
+                ),
+            );
+        }
+        Ok((latest, size))
     }
 
     /// Sizes of the kept checkpoints (sorted) and the names in `checkpoints/` that are not
@@ -1305,7 +1734,9 @@ impl Ledger {
             }
             return Ok(v.report);
         };
-        let size = latest.size().0;
+        let (latest, size) = self
+            .follow_claims_in_verify(&mut v, latest, verifier)
+            .await?;
         v.report.size = size;
         v.report.root = Some(latest.root().to_base64());
 

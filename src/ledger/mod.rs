@@ -5,10 +5,12 @@
 //! `ledger/` in the store ([`tiles`]), and the checkpoint text the archive signs
 //! ([`checkpoint`]); these three are storage-independent. [`log`] is the ledger in the store:
 //! appends (group commit, the commit point), recovery, proofs and verification, under
-//! `ledger/` only; it never touches `ocfl/`. The format is specified in `formats/ledger.md`;
+//! `ledger/` only; it never touches `ocfl/`. [`claim`] is the batch claim that orders appends
+//! from several writers (`ledger/next/<size>`). The format is specified in `formats/ledger.md`;
 //! keep the two in step.
 
 pub mod checkpoint;
+pub mod claim;
 pub mod commit;
 pub mod entry;
 pub mod log;

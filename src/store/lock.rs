@@ -6,8 +6,9 @@
 //! out (a crashed or cut-off host), is stale. Breaking a stale lock is itself claimed with a
 //! create-only put of `locks/broken/<token>.json`, so that of several writers that found the
 //! same stale lock exactly one deletes it (a second delete could remove the lock the first
-//! breaker has just taken). `docs/scale.md` says why this lock, and not per-batch ledger
-//! claims, serialises writers on S3 as well.
+//! breaker has just taken). `docs/scale.md` says why this lock serialises writers on S3 as
+//! well, with the ledger's per-batch claims (`ledger/next/<size>`) as a fence under it for a
+//! holder stopped past its lease.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -114,6 +114,13 @@ pub enum StoreError {
     /// committed under it (recovery by the new holder undoes what was written).
     #[error("the writer lock was lost (its lease ran out and another writer took it)")]
     LockLost,
+    /// A conditional update (`If-Match`) found another version of the object than the one
+    /// read: someone replaced it since.
+    #[error("{path} changed since it was read; the conditional update was refused")]
+    Precondition {
+        /// The object's path.
+        path: String,
+    },
     /// Another writer holds the lock.
     #[error("the store is locked by another writer ({0}); retry when it finishes")]
     Locked(Box<LockInfo>),
@@ -143,6 +150,9 @@ impl StoreError {
     pub(crate) fn backend(op: &'static str, path: &Path, source: object_store::Error) -> Self {
         match source {
             object_store::Error::AlreadyExists { .. } => StoreError::AlreadyExists {
+                path: path.to_string(),
+            },
+            object_store::Error::Precondition { .. } => StoreError::Precondition {
                 path: path.to_string(),
             },
             source => StoreError::Backend {
@@ -285,6 +295,9 @@ impl Store {
     ) -> Store {
         let kind = if url.starts_with("s3://") {
             BackendKind::S3
+        } else if url.starts_with("file://") {
+            // LocalFileSystem: no `PutMode::Update`, so replacing stays a staged rename.
+            BackendKind::Local
         } else {
             BackendKind::Memory
         };
@@ -468,6 +481,28 @@ impl Store {
             .map_err(|e| StoreError::backend("put", path, e))
     }
 
+    /// Reads a whole (small) object with the version a conditional update needs; None when
+    /// absent.
+    pub(crate) async fn get_bytes_versioned(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(Bytes, object_store::UpdateVersion)>, StoreError> {
+        let r = match self.os.get(path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(StoreError::backend("get", path, e)),
+        };
+        let version = object_store::UpdateVersion {
+            e_tag: r.meta.e_tag.clone(),
+            version: r.meta.version.clone(),
+        };
+        let bytes = r
+            .bytes()
+            .await
+            .map_err(|e| StoreError::backend("get", path, e))?;
+        Ok(Some((bytes, version)))
+    }
+
     /// Reads a whole (small) object; None when absent.
     pub async fn get_bytes(&self, path: &Path) -> Result<Option<Bytes>, StoreError> {
         match self.os.get(path).await {
@@ -525,7 +560,8 @@ impl Store {
     }
 
     /// The ledger's published size: the number of entries its latest checkpoint covers, 0
-    /// when nothing was ever appended. A version is committed when its entry's index is
+    /// when nothing was ever appended (`ledger/checkpoint`, or further along the claims when it
+    /// is stale). A version is committed when its entry's index is
     /// below it. The signature is not checked here (`ledger verify` does that).
     pub async fn ledger_size(&self) -> Result<u64, StoreError> {
         let path = Path::from(LEDGER_CHECKPOINT);
@@ -543,9 +579,29 @@ impl Store {
             .find("\n\n")
             .map(|i| &text[..=i])
             .ok_or_else(|| inconsistent("the checkpoint is not a signed note".into()))?;
-        crate::ledger::checkpoint::Checkpoint::parse(body)
+        let mut size = crate::ledger::checkpoint::Checkpoint::parse(body)
             .map(|c| c.size().0)
-            .map_err(|e| inconsistent(e.to_string()))
+            .map_err(|e| inconsistent(e.to_string()))?;
+        // A stale `ledger/checkpoint` is not the size: follow the ledger's claims through the
+        // batches written out (their kept checkpoint exists), as `Ledger::latest` does
+        // (`formats/ledger.md` §7b). One GET of `ledger/next/<size>` (absent) when current.
+        loop {
+            let next = Path::from(format!("ledger/next/{size:020}"));
+            let Some(bytes) = self.get_bytes(&next).await? else {
+                return Ok(size);
+            };
+            let claim = crate::ledger::claim::Claim::decode(&bytes).map_err(|e| {
+                StoreError::Inconsistent {
+                    path: next.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+            let kept = Path::from(format!("ledger/checkpoints/{:020}", claim.new));
+            if claim.old != size || !self.exists(&kept).await? {
+                return Ok(size);
+            }
+            size = claim.new;
+        }
     }
 
     /// Keeps a rejected transfer's report (outside the OCFL root) and returns its path.
