@@ -552,7 +552,7 @@ async fn replicate_locked(
         }
         let (index, digest) = (*index, digest.clone());
         progress(&format!("{root} {v}"));
-        let inv_path = store::join(&root, &format!("{v}/inventory.json"));
+        let inv_path = store::join(root, &format!("{v}/inventory.json"));
         let Some(inv_bytes) = primary.get_bytes(&inv_path).await? else {
             return Err(ReplicaError::PrimaryDamaged {
                 path: inv_path.to_string(),
@@ -576,7 +576,7 @@ async fn replicate_locked(
         let mut written: Vec<Path> = Vec::new();
         let copied = async {
             if v == "v1" {
-                let n = store::join(&root, OBJECT_NAMASTE);
+                let n = store::join(root, OBJECT_NAMASTE);
                 if !target.exists(&n).await? {
                     target
                         .put_create(&n, Bytes::from_static(OBJECT_NAMASTE_CONTENT.as_bytes()))
@@ -588,7 +588,7 @@ async fn replicate_locked(
             let prefix = format!("{v}/");
             for (d, paths) in &inv.manifest {
                 for cp in paths.iter().filter(|p| p.starts_with(&prefix)) {
-                    let path = store::join(&root, cp);
+                    let path = store::join(root, cp);
                     if target.exists(&path).await? {
                         continue; // immutable; damage there is `verify --repair`'s
                     }
@@ -623,7 +623,7 @@ async fn replicate_locked(
             ("inventory.json".to_string(), inv_bytes.clone()),
             ("inventory.json.sha512".to_string(), side.clone()),
         ] {
-            let path = store::join(&root, &rel);
+            let path = store::join(root, &rel);
             if target.get_bytes(&path).await?.as_ref() != Some(&bytes) {
                 report.bytes_copied += bytes.len() as u64;
                 target.put_overwrite(&path, bytes).await?;

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: a throwaway archive driven through the binary,
 //! package builders, and store snapshots for "nothing changed" assertions.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
