@@ -445,3 +445,68 @@ fn intake_queues_replication_that_a_server_carries_out_in_the_background() {
         verify_without_recording(name, url);
     }
 }
+
+#[test]
+fn a_replica_killed_before_any_write_of_a_replicated_destruction_finishes_it_next_time() {
+    let a = Archive::new();
+    a.accept(&due_package(a.dir.path()));
+    let dir = a.dir.path();
+    let offsite_dir = dir.join("offsite");
+    let offsite = format!("file://{}", offsite_dir.display());
+    add_replicas(&a, &[("offsite", offsite.as_str())]);
+    ok(a.run(&["replicate"]), "replicate");
+    let destroyed = destroy_due(&a);
+    let saved = dir.join("offsite.before");
+    copy_tree(&offsite_dir, &saved);
+    // SIGKILL before the 1st, 2nd, … write of the run that carries the destruction over,
+    // until a run completes; after each kill a plain run finishes the job.
+    let mut completed = false;
+    for n in 1..400 {
+        let _ = std::fs::remove_dir_all(&offsite_dir);
+        copy_tree(&saved, &offsite_dir);
+        let out = a
+            .cmd(&["replicate", "offsite"])
+            .env("STRONGROOM_TEST_KILL_AT_WRITE", n.to_string())
+            .output()
+            .unwrap();
+        if out.status.code() == Some(0) {
+            completed = true;
+            eprintln!("a run completes after {} writes", n - 1);
+            // The lock, the removal, tiles, checkpoint, tombstones and every deleted file.
+            assert!(
+                n > 20,
+                "only {} writes: the removal was not carried over",
+                n - 1
+            );
+            break;
+        }
+        assert_eq!(
+            out.status.code(),
+            None,
+            "killed at write {n}: {}",
+            text(&out.stderr)
+        );
+        ok(
+            a.run(&["replicate", "offsite"]),
+            &format!("after a kill at write {n}"),
+        );
+        let primary = open(&store_url(&a));
+        let replica = open(&offsite);
+        assert_eq!(
+            listing(&replica, "ocfl"),
+            listing(&primary, "ocfl"),
+            "after a kill at write {n}"
+        );
+        for t in listing(&primary, "retention/destroyed") {
+            assert_eq!(get(&replica, &t), get(&primary, &t), "kill at {n}: {t}");
+        }
+        assert!(listing(&replica, "removals").is_empty(), "kill at {n}");
+        let h = home_on(&a, "offsite", &offsite);
+        ok(
+            h.run(&["ledger", "verify"]),
+            &format!("ledger verify, kill at {n}"),
+        );
+    }
+    assert!(completed, "the run never completed");
+    assert_same_archive(&a, "offsite", &offsite, &destroyed);
+}
