@@ -82,6 +82,12 @@ pub struct Config {
     /// `strongroom replicate` and repaired by `strongroom verify --repair` (`docs/scale.md`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<crate::replica::ReplicaConfig>,
+    /// How `serve` keeps the replicas caught up (`[replication]`; defaults when absent).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::replica::ReplicationSettings::is_default"
+    )]
+    pub replication: crate::replica::ReplicationSettings,
 }
 
 /// Overrides of the unpacking limits.
@@ -160,6 +166,7 @@ impl Home {
             seals: Default::default(),
             timestamp: None,
             replicas: Vec::new(),
+            replication: Default::default(),
         };
         let text = toml::to_string_pretty(&config).unwrap_or_default();
         std::fs::write(&config_path, text).map_err(io(&config_path))?;
@@ -202,28 +209,32 @@ impl Home {
         Ok(store)
     }
 
-    /// Opens the replicas named (all configured ones when `names` is empty), probing each
-    /// S3 one. A replica not yet initialised is fine: `replicate` fills it.
-    pub async fn replicas(&self, names: &[String]) -> Result<Vec<crate::replica::Copy>, HomeError> {
+    /// The replicas named in `config.toml` (all when `names` is empty), not yet opened; a
+    /// name not configured is an error.
+    pub fn replica_configs(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<&crate::replica::ReplicaConfig>, HomeError> {
         if let Some(unknown) = names
             .iter()
             .find(|n| !self.config.replicas.iter().any(|r| &r.name == *n))
         {
             return Err(HomeError::NoSuchReplica(unknown.clone()));
         }
+        Ok(self
+            .config
+            .replicas
+            .iter()
+            .filter(|r| names.is_empty() || names.contains(&r.name))
+            .collect())
+    }
+
+    /// Opens the replicas named (all configured ones when `names` is empty), probing each
+    /// S3 one. A replica not yet initialised is fine: `replicate` fills it.
+    pub async fn replicas(&self, names: &[String]) -> Result<Vec<crate::replica::Copy>, HomeError> {
         let mut out = Vec::new();
-        for r in &self.config.replicas {
-            if !names.is_empty() && !names.contains(&r.name) {
-                continue;
-            }
-            let store = Store::open_with(&r.store, &r.s3.clone().unwrap_or_default())?;
-            if store.kind() == BackendKind::S3 {
-                store.probe().await?;
-            }
-            out.push(crate::replica::Copy {
-                name: r.name.clone(),
-                store,
-            });
+        for r in self.replica_configs(names)? {
+            out.push(r.open().await?);
         }
         Ok(out)
     }

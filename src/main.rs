@@ -895,11 +895,17 @@ async fn transfer(
                 std::fs::write(p, format!("{signed}\n{checkpoint}"))
                     .with_context(|| format!("writing {}", p.display()))?;
             }
+            // Intake wrote the primary only; the replicas' lag is reported, not waited for.
+            let replicas = replica_cli::lag_after_write(&home, &store, cli.json).await;
             if cli.json {
-                print_json(&serde_json::json!({
+                let mut out = serde_json::json!({
                     "decision": "accepted", "receipt": receipt, "signed": signed,
                     "checkpoint": checkpoint,
-                }))?;
+                });
+                if !replicas.is_empty() {
+                    out["replicas"] = serde_json::to_value(&replicas)?;
+                }
+                print_json(&out)?;
             } else {
                 print!("{}", receipt.to_text());
                 println!(

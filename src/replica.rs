@@ -9,8 +9,10 @@
 //! `copy.repaired` ledger entry. Specified in `formats/store-layout.md`, "Replicas".
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, WriteMultipart};
@@ -20,15 +22,25 @@ use crate::ledger::entry::{Entry, Event, VERSION_EVENTS};
 use crate::ledger::log::{self, LedgerError};
 use crate::ledger::tiles;
 use crate::ocfl::inventory::{Inventory, OBJECT_NAMASTE, OBJECT_NAMASTE_CONTENT};
+use crate::retention::state::{tombstone_path, REMOVAL_EVENTS};
 use crate::sign::ArchiveKey;
-use crate::store::{self, S3Settings, Store, StoreError, WriterLock};
+use crate::store::{self, CommitPlan, CommitPoint, S3Settings, Store, StoreError, WriterLock};
 
 /// Files at most this large are copied in one request; larger ones stream in parts.
 const SMALL_COPY: u64 = 16 << 20;
 /// Part size of a streamed copy.
 const COPY_PART: usize = 8 << 20;
 /// Top-level prefixes that are never copied: a store's own work in progress.
-const LOCAL_ONLY: [&str; 5] = ["locks", "staging", "intents", "probes", store::OCFL_ROOT];
+const LOCAL_ONLY: [&str; 6] = [
+    "locks",
+    "staging",
+    "intents",
+    store::REMOVALS,
+    "probes",
+    store::OCFL_ROOT,
+];
+/// Where tombstones live (`formats/retention.md`): copied only by the removal they restate.
+const TOMBSTONES: &str = "retention/destroyed/";
 
 /// A replica named in `config.toml` (`[[replicas]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +53,117 @@ pub struct ReplicaConfig {
     /// How to reach it when it is on S3 (the `AWS_*` environment fills the rest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Settings>,
+}
+
+/// How a running server keeps its replicas caught up (`[replication]` in `config.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationSettings {
+    /// Seconds between catch-up rounds when nothing wakes the replicator earlier: what picks
+    /// up the commits of other writers (the CLI, other nodes). Default 60.
+    pub interval_seconds: u64,
+    /// Longest wait before retrying a replica that failed; the wait doubles from
+    /// `interval_seconds` up to this. Default 900 (15 minutes).
+    pub retry_max_seconds: u64,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        ReplicationSettings {
+            interval_seconds: 60,
+            retry_max_seconds: 900,
+        }
+    }
+}
+
+impl ReplicationSettings {
+    /// True when nothing is set (the table is then left out of a written `config.toml`).
+    pub fn is_default(&self) -> bool {
+        *self == ReplicationSettings::default()
+    }
+
+    /// The wait before the next attempt after `failures` failures in a row (≥ 1): the
+    /// interval doubled per failure, capped at `retry_max_seconds`, never under a second.
+    pub fn backoff(&self, failures: u32) -> std::time::Duration {
+        let base = self.interval_seconds.max(1);
+        let doubled = base.saturating_mul(1u64 << failures.saturating_sub(1).min(20));
+        std::time::Duration::from_secs(doubled.min(self.retry_max_seconds.max(1)))
+    }
+}
+
+/// How far one replica is behind the primary: its ledger size is its position in the
+/// replication queue (everything the primary's ledger holds past it is still to copy).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaLag {
+    /// The replica.
+    pub replica: String,
+    /// Its ledger size, when it could be read.
+    pub ledger_size: Option<u64>,
+    /// Entries the primary holds that it does not (the whole ledger when unreadable).
+    pub behind: u64,
+    /// Why it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How far each configured replica is behind a primary of `primary_size` entries, reading
+/// each replica's checkpoint (one GET) for at most `timeout`: a report, never a wait for
+/// replication.
+pub async fn lag(
+    replicas: &[ReplicaConfig],
+    primary_size: u64,
+    timeout: std::time::Duration,
+) -> Vec<ReplicaLag> {
+    let mut out = Vec::new();
+    for r in replicas {
+        let read = async {
+            Store::open_with(&r.store, &r.s3.clone().unwrap_or_default())?
+                .ledger_size()
+                .await
+        };
+        let (ledger_size, error) = match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(n)) => (Some(n), None),
+            Ok(Err(e)) => (None, Some(error_chain(&e))),
+            Err(_) => (
+                None,
+                Some(format!("no answer within {} s", timeout.as_secs())),
+            ),
+        };
+        out.push(ReplicaLag {
+            replica: r.name.clone(),
+            behind: primary_size.saturating_sub(ledger_size.unwrap_or(0)),
+            ledger_size,
+            error,
+        });
+    }
+    out
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+impl ReplicaConfig {
+    /// Opens the replica's store, probing an S3 one for conditional writes (as every store
+    /// is probed before anything relies on create-only puts).
+    pub async fn open(&self) -> Result<Copy, StoreError> {
+        let store = Store::open_with(&self.store, &self.s3.clone().unwrap_or_default())?;
+        if store.kind() == store::BackendKind::S3 {
+            store.probe().await?;
+        }
+        Ok(Copy {
+            name: self.name.clone(),
+            store,
+        })
+    }
 }
 
 /// One copy of the archive: the primary or a replica.
@@ -113,6 +236,9 @@ pub struct ReplicateReport {
     pub objects_copied: u64,
     /// Bytes copied.
     pub bytes_copied: u64,
+    /// Records destroyed (销毁) or transferred out (移交) on the primary whose removal this
+    /// run carried to the replica: objects deleted, tombstones put, as on the primary.
+    pub records_removed: u64,
 }
 
 /// One file a copy lacked or held damaged, and what was done.
@@ -236,15 +362,44 @@ async fn copy_checked(
     Ok(Some(size))
 }
 
-/// The versions the ledger's entries `[from, to)` commit: (object root, version, entry index,
-/// inventory sha512), in ledger order.
-async fn versions_in(
+/// One version the ledger commits: (object root, version, entry index, inventory sha512).
+type VersionAt = (Path, String, u64, String);
+
+/// A record the ledger says was removed from the archive (销毁 destroyed, or 移交 transferred
+/// out): its `record.destroyed` / `record.transferred` entry.
+#[derive(Debug, Clone)]
+struct RemovalAt {
+    /// The entry's index.
+    index: u64,
+    /// The record's OCFL object id.
+    object_id: String,
+    /// Its object root in the store.
+    root: Path,
+}
+
+/// What the ledger's entries `[from, to)` change in the store, in ledger order: the versions
+/// they commit and the records they remove.
+#[derive(Debug, Default)]
+struct Changes {
+    versions: Vec<VersionAt>,
+    removals: Vec<RemovalAt>,
+}
+
+impl Changes {
+    /// Object roots of the records removed.
+    fn removed_roots(&self) -> std::collections::BTreeSet<String> {
+        self.removals.iter().map(|r| r.root.to_string()).collect()
+    }
+}
+
+/// Reads the ledger's entries `[from, to)` bundle by bundle.
+async fn changes_in(
     primary: &Store,
     ledger: &log::Ledger,
     from: u64,
     to: u64,
-) -> Result<Vec<(Path, String, u64, String)>, ReplicaError> {
-    let mut out = Vec::new();
+) -> Result<Changes, ReplicaError> {
+    let mut out = Changes::default();
     let mut start = from;
     while start < to {
         let end = (start + 256).min(to);
@@ -252,6 +407,16 @@ async fn versions_in(
             let Ok(e) = Entry::decode(&bytes) else {
                 continue; // `ledger verify` reports it
             };
+            if REMOVAL_EVENTS.contains(&e.kind.as_str()) {
+                if let Some(oid) = e.field_str("object_id") {
+                    out.removals.push(RemovalAt {
+                        index: i,
+                        object_id: oid.to_string(),
+                        root: crate::intake::object_root(primary, oid),
+                    });
+                }
+                continue;
+            }
             if !VERSION_EVENTS.contains(&e.kind.as_str()) {
                 continue;
             }
@@ -260,7 +425,7 @@ async fn versions_in(
                 e.field_str("version"),
                 e.field_str("inventory_sha512"),
             ) {
-                out.push((
+                out.versions.push((
                     crate::intake::object_root(primary, oid),
                     v.to_string(),
                     i,
@@ -283,10 +448,20 @@ pub async fn replicate(
     key: &ArchiveKey,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ReplicateReport, ReplicaError> {
+    replicate_waiting(primary, replica, key, progress, store::WRITER_WAIT).await
+}
+
+/// [`replicate`], waiting at most `wait` for the replica's writer lock (another replicator,
+/// or a repair, may hold it); `StoreError::Locked` when it stays held.
+pub async fn replicate_waiting(
+    primary: &Store,
+    replica: &Copy,
+    key: &ArchiveKey,
+    progress: &(dyn Fn(&str) + Sync),
+    wait: std::time::Duration,
+) -> Result<ReplicateReport, ReplicaError> {
     let target = &replica.store;
-    let lock = target
-        .lock_writer_waiting("replicate", store::WRITER_WAIT)
-        .await?;
+    let lock = target.lock_writer_waiting("replicate", wait).await?;
     let result = replicate_locked(primary, replica, key, progress, &lock).await;
     let released = lock.release().await;
     let report = result?;
@@ -299,7 +474,7 @@ async fn replicate_locked(
     replica: &Copy,
     key: &ArchiveKey,
     progress: &(dyn Fn(&str) + Sync),
-    _lock: &WriterLock,
+    lock: &WriterLock,
 ) -> Result<ReplicateReport, ReplicaError> {
     let target = &replica.store;
     let mut report = ReplicateReport {
@@ -364,10 +539,20 @@ async fn replicate_locked(
         }
     }
 
-    // Object versions, in ledger order.
-    for (root, v, index, digest) in versions_in(primary, &ledger, from, size).await? {
+    // A removal left half done by a crash is finished before anything else is written.
+    target.recover(lock).await?;
+    let changes = changes_in(primary, &ledger, from, size).await?;
+    let removed = changes.removed_roots();
+
+    // Object versions, in ledger order; none of a record removed within these entries: the
+    // primary no longer holds it, and the replica must not either once it has caught up.
+    for (root, v, index, digest) in &changes.versions {
+        if removed.contains(root.as_ref()) {
+            continue;
+        }
+        let (index, digest) = (*index, digest.clone());
         progress(&format!("{root} {v}"));
-        let inv_path = store::join(&root, &format!("{v}/inventory.json"));
+        let inv_path = store::join(root, &format!("{v}/inventory.json"));
         let Some(inv_bytes) = primary.get_bytes(&inv_path).await? else {
             return Err(ReplicaError::PrimaryDamaged {
                 path: inv_path.to_string(),
@@ -391,7 +576,7 @@ async fn replicate_locked(
         let mut written: Vec<Path> = Vec::new();
         let copied = async {
             if v == "v1" {
-                let n = store::join(&root, OBJECT_NAMASTE);
+                let n = store::join(root, OBJECT_NAMASTE);
                 if !target.exists(&n).await? {
                     target
                         .put_create(&n, Bytes::from_static(OBJECT_NAMASTE_CONTENT.as_bytes()))
@@ -403,7 +588,7 @@ async fn replicate_locked(
             let prefix = format!("{v}/");
             for (d, paths) in &inv.manifest {
                 for cp in paths.iter().filter(|p| p.starts_with(&prefix)) {
-                    let path = store::join(&root, cp);
+                    let path = store::join(root, cp);
                     if target.exists(&path).await? {
                         continue; // immutable; damage there is `verify --repair`'s
                     }
@@ -438,7 +623,7 @@ async fn replicate_locked(
             ("inventory.json".to_string(), inv_bytes.clone()),
             ("inventory.json.sha512".to_string(), side.clone()),
         ] {
-            let path = store::join(&root, &rel);
+            let path = store::join(root, &rel);
             if target.get_bytes(&path).await?.as_ref() != Some(&bytes) {
                 report.bytes_copied += bytes.len() as u64;
                 target.put_overwrite(&path, bytes).await?;
@@ -455,6 +640,10 @@ async fn replicate_locked(
             continue;
         }
         for path in primary.list_paths(&Path::from(top.as_str())).await? {
+            // Tombstones arrive with the removal they restate, after its commit point.
+            if path.as_ref().starts_with(TOMBSTONES) {
+                continue;
+            }
             if !target.exists(&path).await? {
                 if let Some(n) = copy_checked(primary, target, &path, None).await? {
                     report.objects_copied += 1;
@@ -464,50 +653,182 @@ async fn replicate_locked(
         }
     }
 
-    // The ledger: the tiles and bundles the new size adds, its kept checkpoint, and last the
-    // published checkpoint (the replica's commit point).
+    // The ledger: the tiles and bundles the new size adds, its kept checkpoints, and last the
+    // published checkpoint (the replica's commit point). When the entries record records
+    // removed (销毁, 移交), publishing them is the commit point of the same removal the
+    // primary made (`Store::remove_objects`): the removal is put on the replica first, the
+    // objects go only once the replica's ledger records why, and its recovery finishes a
+    // removal a crash interrupted.
     progress("ledger");
-    let mut ledger_paths = Vec::new();
-    for t in tiles::tiles_added(
-        crate::ledger::merkle::TreeSize(from),
-        crate::ledger::merkle::TreeSize(size),
-    ) {
-        ledger_paths.push(log::tile_path(&t));
-        if t.level() == 0 {
-            ledger_paths.push(log::bundle_path(&t));
-        }
-    }
-    // Every checkpoint published since (proofs against any of them work on the replica too):
-    // their 20-digit names sort by size, so one listing from the replica's size finds them.
-    let kept_dir = Path::from("ledger/checkpoints");
-    let kept: Vec<object_store::ObjectMeta> = primary
-        .backend()
-        .list_with_offset(Some(&kept_dir), &log::kept_checkpoint_path(from))
-        .try_collect()
-        .await
-        .map_err(|e| backend("list", &kept_dir, e))?;
-    for m in kept {
-        let n = m.location.filename().and_then(|f| f.parse::<u64>().ok());
-        if n.is_some_and(|n| n > from && n <= size) {
-            ledger_paths.push(m.location);
-        }
-    }
-    for path in ledger_paths {
-        if let Some(want) = primary.get_bytes(&path).await? {
-            if target.get_bytes(&path).await?.as_ref() != Some(&want) {
-                report.objects_copied += 1;
-                report.bytes_copied += want.len() as u64;
-                target.put_overwrite(&path, want).await?;
+    let step = LedgerCopy {
+        primary,
+        target,
+        from,
+        size,
+        note: Bytes::from(published.note.clone()),
+        objects: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+    };
+    if changes.removals.is_empty() {
+        step.run().await?;
+    } else {
+        let mut tombstones = Vec::new();
+        let mut roots = Vec::new();
+        for r in &changes.removals {
+            progress(&format!(
+                "{} removed (ledger entry {})",
+                r.object_id, r.index
+            ));
+            tombstones.push(primary_tombstone(primary, r).await?);
+            if target
+                .exists(&store::join(&r.root, "inventory.json"))
+                .await?
+                && !roots.contains(&r.root)
+            {
+                roots.push(r.root.clone());
             }
         }
+        let plan = CommitPlan {
+            ledger_first: from,
+            ledger_count: size - from,
+            after_commit: tombstones,
+        };
+        target.remove_objects(lock, plan, &roots, &step).await?;
+        // What a copy interrupted before its inventory left of a removed record (no
+        // inventory, so not an object `remove_objects` takes): its stray files go too.
+        for r in &changes.removals {
+            for p in target.list_paths(&r.root).await? {
+                target.delete(&p).await?;
+            }
+        }
+        target.sync().await?;
+        report.records_removed = changes.removals.len() as u64;
     }
-    target.sync().await?;
-    target
-        .put_overwrite(&log::checkpoint_path(), Bytes::from(published.note.clone()))
-        .await?;
-    target.sync().await?;
-    report.objects_copied += 1;
+    report.objects_copied += step.objects.load(Ordering::Relaxed);
+    report.bytes_copied += step.bytes.load(Ordering::Relaxed);
     Ok(report)
+}
+
+/// The primary's tombstone of a removed record, as the replica must hold it: committed by
+/// the entry that records the removal (same index and object), else replication stops.
+async fn primary_tombstone(
+    primary: &Store,
+    r: &RemovalAt,
+) -> Result<(String, serde_json::Value), ReplicaError> {
+    let path = tombstone_path(&r.object_id);
+    let damaged = |why: String| ReplicaError::PrimaryDamaged {
+        path: path.to_string(),
+        why,
+    };
+    let Some(bytes) = primary.get_bytes(&path).await? else {
+        return Err(damaged(format!(
+            "missing, though ledger entry {} records the removal (an unfinished removal: \
+             run `strongroom verify` on the primary to finish it)",
+            r.index
+        )));
+    };
+    let doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+    if doc.get("ledger_index").and_then(|i| i.as_u64()) != Some(r.index)
+        || doc.get("object_id").and_then(|o| o.as_str()) != Some(r.object_id.as_str())
+    {
+        return Err(damaged(format!(
+            "it does not restate ledger entry {}, which records the removal",
+            r.index
+        )));
+    }
+    Ok((path.to_string(), doc))
+}
+
+/// Copies the primary's ledger from one published size to another onto a replica, ending
+/// with the checkpoint: the replica's commit point, for a plain catch-up and for a removal.
+struct LedgerCopy<'a> {
+    primary: &'a Store,
+    target: &'a Store,
+    from: u64,
+    size: u64,
+    /// The primary's signed checkpoint at `size`.
+    note: Bytes,
+    objects: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl LedgerCopy<'_> {
+    async fn run(&self) -> Result<(), StoreError> {
+        let (primary, target, from, size) = (self.primary, self.target, self.from, self.size);
+        // Every checkpoint published since (proofs against any of them work on the replica
+        // too): their 20-digit names sort by size, so one listing from the replica's size
+        // finds them.
+        let kept_dir = Path::from("ledger/checkpoints");
+        let kept: Vec<object_store::ObjectMeta> = primary
+            .backend()
+            .list_with_offset(Some(&kept_dir), &log::kept_checkpoint_path(from))
+            .try_collect()
+            .await
+            .map_err(|e| backend("list", &kept_dir, e))?;
+        let mut sizes = Vec::new();
+        let mut ledger_paths = Vec::new();
+        for m in kept {
+            let n = m.location.filename().and_then(|f| f.parse::<u64>().ok());
+            if let Some(n) = n.filter(|n| *n > from && *n <= size) {
+                sizes.push(n);
+                ledger_paths.push(m.location);
+            }
+        }
+        // The tiles and bundles of each size a kept checkpoint names, partial ones included
+        // (`ledger verify` checks every kept checkpoint against its own tiles), then the new
+        // size's.
+        sizes.sort_unstable();
+        sizes.push(size);
+        let mut at = from;
+        let mut seen = std::collections::BTreeSet::new();
+        for n in sizes {
+            for t in tiles::tiles_added(
+                crate::ledger::merkle::TreeSize(at),
+                crate::ledger::merkle::TreeSize(n),
+            ) {
+                let p = log::tile_path(&t);
+                if seen.insert(p.to_string()) {
+                    ledger_paths.push(p);
+                }
+                if t.level() == 0 {
+                    let b = log::bundle_path(&t);
+                    if seen.insert(b.to_string()) {
+                        ledger_paths.push(b);
+                    }
+                }
+            }
+            at = at.max(n);
+        }
+        for path in ledger_paths {
+            if let Some(want) = primary.get_bytes(&path).await? {
+                if target.get_bytes(&path).await?.as_ref() != Some(&want) {
+                    self.objects.fetch_add(1, Ordering::Relaxed);
+                    self.bytes.fetch_add(want.len() as u64, Ordering::Relaxed);
+                    target.put_overwrite(&path, want).await?;
+                }
+            }
+        }
+        target.sync().await?;
+        // A replica already at this checkpoint (nothing new) is left untouched.
+        if target.get_bytes(&log::checkpoint_path()).await?.as_ref() != Some(&self.note) {
+            target
+                .put_overwrite(&log::checkpoint_path(), self.note.clone())
+                .await?;
+            target.sync().await?;
+            self.objects.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+impl CommitPoint for LedgerCopy<'_> {
+    fn commit<'b>(&'b self, _lock: &'b WriterLock) -> BoxFuture<'b, Result<(), StoreError>> {
+        Box::pin(self.run())
+    }
 }
 
 /// Checks every copy against the primary's ledger and restores every missing or damaged
@@ -618,7 +939,15 @@ async fn repair_locked(
     }
     // Object root → its versions in ledger order.
     let mut objects: BTreeMap<String, Vec<(String, u64, String)>> = BTreeMap::new();
-    for (root, v, index, digest) in versions_in(primary, ledger, 0, size).await? {
+    // A record the ledger says was destroyed (销毁) or transferred out is promised by no
+    // copy: its files are never restored, from any copy that still holds them (a replica
+    // that has not yet caught up with the removal; `replicate` removes them there).
+    let changes = changes_in(primary, ledger, 0, size).await?;
+    let removed = changes.removed_roots();
+    for (root, v, index, digest) in changes.versions {
+        if removed.contains(root.as_ref()) {
+            continue;
+        }
         objects
             .entry(root.to_string())
             .or_default()

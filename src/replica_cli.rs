@@ -15,41 +15,73 @@ pub async fn replicate(home_dir: &Path, json: bool, names: &[String]) -> Result<
     let home = Home::open(home_dir)?;
     let store = home.store().await?;
     let key = home.key()?;
-    let replicas = home.replicas(names).await?;
+    let replicas = home.replica_configs(names)?;
     if replicas.is_empty() {
         anyhow::bail!(
             "no replicas configured: add [[replicas]] name = …, store = … to config.toml"
         );
     }
+    // One replica failing (offline, full, refused) does not keep the others behind: each is
+    // tried, each failure is reported, and the exit code says whether all caught up.
     let mut reports = Vec::new();
+    let mut failed = 0;
     for r in &replicas {
         if !json {
-            eprintln!("replicating to {} ({})", r.name, r.store.url());
+            eprintln!("replicating to {} ({})", r.name, r.store);
         }
-        let report = replica::replicate(&store, r, &key, &|what| {
-            if !json {
-                eprint!("\r\x1b[K  {what}");
-            }
-        })
-        .await?;
+        let result = async {
+            let copy = r.open().await?;
+            replica::replicate(&store, &copy, &key, &|what| {
+                if !json {
+                    eprint!("\r\x1b[K  {what}");
+                }
+            })
+            .await
+        }
+        .await;
         if !json {
             eprint!("\r\x1b[K");
-            println!(
-                "{}: ledger {} → {} entries, {} versions, {} objects, {} bytes copied",
-                report.replica,
-                report.from_size,
-                report.to_size,
-                report.versions_copied,
-                report.objects_copied,
-                report.bytes_copied
-            );
         }
-        reports.push(report);
+        match result {
+            Ok(report) => {
+                if !json {
+                    println!(
+                        "{}: ledger {} → {} entries, {} versions, {} objects, {} bytes copied{}",
+                        report.replica,
+                        report.from_size,
+                        report.to_size,
+                        report.versions_copied,
+                        report.objects_copied,
+                        report.bytes_copied,
+                        if report.records_removed > 0 {
+                            format!(
+                                ", {} destroyed or transferred records removed",
+                                report.records_removed
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                reports.push(serde_json::to_value(&report)?);
+            }
+            Err(e) => {
+                failed += 1;
+                let why = format!("{:#}", anyhow::Error::from(e));
+                if !json {
+                    eprintln!("{}: NOT caught up: {why}", r.name);
+                }
+                reports.push(serde_json::json!({ "replica": r.name, "error": why }));
+            }
+        }
     }
     if json {
         print_json(&serde_json::json!({ "replicas": reports }))?;
     }
-    Ok(0)
+    if failed > 0 && !json {
+        eprintln!("{failed} of {} replicas not caught up; run `strongroom replicate` again when they are reachable", replicas.len());
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
 }
 
 /// Checks the primary and every replica against the ledger and restores what is missing or
@@ -152,4 +184,53 @@ pub async fn rolling(
         }
     }
     Ok(if report.is_intact() { 0 } else { 1 })
+}
+
+/// After a write: how far each configured replica is behind (one read of each replica's
+/// checkpoint, at most 10 s each; never a wait for replication). Printed on stderr in text
+/// mode; returned for `--json`. Empty when no replica is configured.
+pub async fn lag_after_write(
+    home: &Home,
+    store: &strongroom::store::Store,
+    json: bool,
+) -> Vec<replica::ReplicaLag> {
+    if home.config.replicas.is_empty() {
+        return Vec::new();
+    }
+    let size = match store.ledger_size().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("warning: the ledger's size could not be read for the replicas ({e})");
+            return Vec::new();
+        }
+    };
+    let lags = replica::lag(
+        &home.config.replicas,
+        size,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    if !json {
+        for l in &lags {
+            match (&l.error, l.ledger_size) {
+                (Some(e), _) => eprintln!("replica {}: unreachable ({e})", l.replica),
+                (None, Some(n)) if l.behind == 0 => {
+                    eprintln!("replica {}: up to date ({n} ledger entries)", l.replica)
+                }
+                (None, n) => eprintln!(
+                    "replica {}: {} ledger entries behind ({} of {size})",
+                    l.replica,
+                    l.behind,
+                    n.unwrap_or(0)
+                ),
+            }
+        }
+        if lags.iter().any(|l| l.behind > 0) {
+            eprintln!(
+                "replication is queued, not waited for: `strongroom replicate` or a running \
+                 `strongroom serve` catches the replicas up"
+            );
+        }
+    }
+    lags
 }

@@ -668,3 +668,103 @@ fn replicate_refuses_another_archive_and_a_damaged_primary_and_leaves_the_replic
     let out = a.run(&["verify", "--repair"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
 }
+
+/// Two `serve` nodes with their own homes (their own search index folders) on the store of
+/// `a`: transfers posted to both alternately over HTTP, and concurrently, are all accepted;
+/// each node's search finds every record (its index catches up from the ledger); the ledger
+/// verifies and holds each transfer and record exactly once.
+fn two_nodes_on_one_store(a: Archive) {
+    let agency = user_token(&a, "agency", "agency:11330100MB0000000X");
+    let archivist = user_token(&a, "arch", "archivist");
+    // Node 2: the same config (store URL, key) in another home, with no index of its own yet.
+    let node2 = Archive {
+        dir: tempfile::tempdir().unwrap(),
+        home: a.dir.path().join("node2"),
+        env: a.env.clone(),
+    };
+    copy_home(&a.home, &node2.home);
+    let nodes = [
+        ServeProcess::start(&a, "node1.log"),
+        ServeProcess::start(&node2, "node2.log"),
+    ];
+    // Four transfers, alternately to each node, all uploading at once.
+    let years: Vec<u32> = (2016..2020).collect();
+    let done: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = years
+            .iter()
+            .enumerate()
+            .map(|(i, &year)| {
+                let node = &nodes[i % 2];
+                let bag = if year == 2016 {
+                    sample()
+                } else {
+                    year_package(a.dir.path(), year)
+                };
+                let tar = a.dir.path().join(format!("{year}.tar"));
+                let token = agency.clone();
+                scope.spawn(move || http_transfer(node, &token, &bag, &tar))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut codes = BTreeSet::new();
+    for t in &done {
+        assert_eq!(t["state"], "accepted", "{t:#}");
+        for r in t["receipt"]["records"].as_array().unwrap() {
+            assert!(codes.insert(r["reference_code"].as_str().unwrap().to_string()));
+        }
+    }
+    assert_eq!(codes.len(), 12);
+    // Each node finds every record, whichever node took it.
+    for (n, node) in nodes.iter().enumerate() {
+        let (status, body) = http_get(node, "/api/search?limit=200&facets=false", &archivist);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let found: BTreeSet<String> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["reference_code"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(found, codes, "node {}", n + 1);
+    }
+    drop(nodes);
+    assert!(
+        node2.home.join("index").exists(),
+        "node 2 keeps its own index"
+    );
+    // The ledger: one transfer.accepted per transfer, one record.stored per record.
+    let size = ledger_size(&a);
+    let mut accepted = 0;
+    let mut stored = BTreeSet::new();
+    for i in 0..size {
+        let e = json_of(&ok(&a, &["ledger", "show", &i.to_string()]));
+        match e["type"].as_str().unwrap() {
+            "transfer.accepted" => accepted += 1,
+            "record.stored" => assert!(
+                stored.insert(e["reference_code"].as_str().unwrap().to_string()),
+                "{} stored twice",
+                e["reference_code"]
+            ),
+            _ => {}
+        }
+    }
+    assert_eq!(accepted, years.len());
+    assert_eq!(stored, codes);
+    ok(&a, &["ledger", "verify"]);
+    ok(&a, &["verify"]);
+}
+
+#[test]
+fn two_serve_nodes_share_a_file_store() {
+    two_nodes_on_one_store(Archive::new());
+}
+
+#[test]
+fn two_serve_nodes_share_an_s3_store() {
+    let Some(a) = Archive::on_s3() else {
+        eprintln!("SKIPPED: moto not installed");
+        return;
+    };
+    two_nodes_on_one_store(a);
+}

@@ -139,6 +139,10 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     let resp = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
+    // A change that succeeded was committed by this process: the replicas follow.
+    if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") && resp.status().is_success() {
+        state.replicator.poke();
+    }
     state.metrics.with(|m| {
         *m.requests
             .entry((method, route.clone(), status))
@@ -159,12 +163,18 @@ pub async fn handler(
     Auth(p): Auth,
 ) -> Result<Response, ApiError> {
     require(&p, Capability::Metrics)?;
+    let mut text = state.metrics.render(state.jobs.running());
+    // Replica lag is against the ledger as it is now, not as the last round saw it.
+    match state.store.ledger_size().await {
+        Ok(size) => text.push_str(&state.replicator.render(size)),
+        Err(e) => tracing::warn!(error = %e, "metrics: the ledger's size could not be read"),
+    }
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.jobs.running()) + &search_cache(&state),
+        text + &search_cache(&state),
     )
         .into_response())
 }

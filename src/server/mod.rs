@@ -12,6 +12,7 @@ pub mod authz;
 pub mod copies_api;
 pub mod metrics;
 pub mod pages;
+pub mod replicator;
 pub mod retention_api;
 pub mod transfers;
 
@@ -116,6 +117,8 @@ pub struct AppState {
     pub jobs: transfers::Jobs,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// The background replicator (wake it after a commit).
+    pub replicator: replicator::Replicator,
     /// Limits.
     pub limits: ServerLimits,
 }
@@ -129,6 +132,10 @@ impl AppState {
         index.set_result_cache(limits.search_cache_entries);
         let size = store.ledger_size().await.map_err(HomeError::from)?;
         let users = Users::load(&store).await?;
+        let replicator = replicator::Replicator::new(
+            home.config.replicas.clone(),
+            home.config.replication.clone(),
+        );
         Ok(Arc::new(AppState {
             home,
             store,
@@ -141,6 +148,7 @@ impl AppState {
             grants: RwLock::new((u64::MAX, Arc::default())),
             jobs: transfers::Jobs::default(),
             metrics: metrics::Metrics::default(),
+            replicator,
             limits,
         }))
     }
@@ -492,6 +500,8 @@ pub async fn serve(
     // The index catches up while the server already answers (a search waits for it only if
     // it is the first this process serves).
     api::catch_up_in_background(state.clone());
+    // Replicas are caught up in the background too: intake never waits for them.
+    replicator::spawn(state.clone());
     let router = app(state.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

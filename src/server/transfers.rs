@@ -388,6 +388,10 @@ fn finish(state: &AppState, id: &str, result: Result<Checked, String>) {
         }
     }
     state.metrics.transfer(&s.state);
+    if s.state == "accepted" {
+        // Intake wrote the primary; replication is queued, never waited for.
+        state.replicator.poke();
+    }
     state.jobs.put(s);
 }
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: a throwaway archive driven through the binary,
 //! package builders, and store snapshots for "nothing changed" assertions.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -487,4 +487,125 @@ pub fn due_package(dir: &Path) -> PathBuf {
     }
     rebag(&bag, &[]);
     bag
+}
+
+/// A running `strongroom serve` (killed when dropped).
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ServeProcess {
+    /// Starts `serve` on a free port with its log in `<archive dir>/<log>`.
+    pub fn start(a: &Archive, log: &str) -> ServeProcess {
+        use std::io::BufRead;
+        let log = std::fs::File::create(a.dir.path().join(log)).unwrap();
+        let mut child = a
+            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        ServeProcess {
+            child,
+            base,
+            _out: out,
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    )
+}
+
+/// GET with a token: (status, body).
+pub fn http_get(s: &ServeProcess, path: &str, token: &str) -> (u16, String) {
+    let mut r = agent()
+        .get(format!("{}{path}", s.base))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+/// Uploads a package as a tar and waits for its check: the transfer's final status.
+pub fn http_transfer(s: &ServeProcess, token: &str, bag: &Path, tar: &Path) -> serde_json::Value {
+    tar_of(bag, tar);
+    let mut r = agent()
+        .post(format!("{}/api/transfers", s.base))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/octet-stream")
+        .send(&std::fs::read(tar).unwrap()[..])
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (status, body) = http_get(s, &format!("/api/transfers/{id}"), token);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["state"] != "checking" {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "still checking");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+pub fn user_token(a: &Archive, name: &str, role: &str) -> String {
+    let out = a.run(&["user", "add", name, "--role", role]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = a.run(&["token", "issue", name]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// The value of a `/metrics` series, if present.
+pub fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Copies a home's configuration and key (not its store, index or staging folder) to `to`:
+/// another node's home on the same store, or, with its `store` changed, a replica's.
+pub fn copy_home(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["store", "index", "staging"].iter().any(|s| name == *s) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
 }
