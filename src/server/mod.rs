@@ -78,6 +78,9 @@ pub enum ServerError {
     /// The user registry could not be read.
     #[error(transparent)]
     Users(#[from] UsersError),
+    /// The status of earlier uploads could not be read or settled.
+    #[error(transparent)]
+    Transfers(#[from] transfers::JobsError),
     /// The address could not be bound or the server failed.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -108,7 +111,7 @@ pub struct AppState {
     users: RwLock<(u64, Arc<Users>)>,
     /// The court grants (调阅授权), cached the same way.
     grants: RwLock<(u64, Arc<crate::copy::grant::Grants>)>,
-    /// Transfers received by this process.
+    /// Transfers received by this server (kept in its home across restarts).
     pub jobs: transfers::Jobs,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
@@ -124,6 +127,7 @@ impl AppState {
         let index = SearchIndex::open(&crate::search::index_dir(&home))?;
         let size = store.ledger_size().await.map_err(HomeError::from)?;
         let users = Users::load(&store).await?;
+        let jobs = transfers::Jobs::load(home.dir(), &store, &home.staging_dir()).await?;
         Ok(Arc::new(AppState {
             home,
             store,
@@ -134,7 +138,7 @@ impl AppState {
             users: RwLock::new((size, Arc::new(users))),
             // Read at the first request that needs them.
             grants: RwLock::new((u64::MAX, Arc::default())),
-            jobs: transfers::Jobs::default(),
+            jobs,
             metrics: metrics::Metrics::default(),
             limits,
         }))
@@ -309,15 +313,6 @@ impl From<UsersError> for ApiError {
             UsersError::NotFound(m) => ApiError::not_found(m),
             UsersError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             UsersError::Store(s) => s.into(),
-            e => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<crate::copy::grant::GrantError> for ApiError {
-    fn from(e: crate::copy::grant::GrantError) -> Self {
-        match e {
-            crate::copy::grant::GrantError::Store(s) => s.into(),
             e => ApiError::internal(&e),
         }
     }
