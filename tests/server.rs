@@ -1675,15 +1675,7 @@ fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger
     assert_eq!(r.status, 409, "{}", r.text());
 
     // The CLI revokes the second while the server runs; it bites at the next request.
-    let out = a.run(&[
-        "--as",
-        "arch2",
-        "copy",
-        "revoke",
-        &second,
-        "--reason",
-        "误授权",
-    ]);
+    let out = a.run(&["copy", "revoke", &second, "--reason", "误授权"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(get(&s, &format!("/api/copies/{second}"), c1).status, 404);
     assert_eq!(
