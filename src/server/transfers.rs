@@ -712,7 +712,7 @@ pub struct AcceptedTransfer {
 pub struct TransferList {
     /// Every accepted transfer in the store the caller may see.
     pub accepted: Vec<AcceptedTransfer>,
-    /// Uploads this server received (since it started) that the caller may see.
+    /// Uploads this server received (kept in its home across restarts) that the caller may see.
     pub received: Vec<TransferStatus>,
 }
 

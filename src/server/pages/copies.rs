@@ -130,7 +130,9 @@ async fn copies_markup(
                 tbody {
                     @for g in &copies {
                         tr {
-                            td { a href=(format!("/copies/{}", enc(&g.grant.copy_id))) { code { (g.grant.copy_id) } } }
+                            td { a href=(format!("/copies/{}", enc(&g.grant.copy_id))) title=(g.grant.copy_id) {
+                                // The start of the id is enough to tell copies apart; the copy's page shows it whole.
+                                code { (g.grant.copy_id.chars().take(12).collect::<String>()) "…" } } }
                             @if archivist { td { (g.grant.court) } }
                             td { (g.grant.request) }
                             td { @for rc in &g.grant.reference_codes {
