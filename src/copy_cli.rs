@@ -13,8 +13,8 @@ use crate::print_json;
 use strongroom::copy::{self, CopyError, CopyRequest};
 use strongroom::home::Home;
 
-/// `strongroom copy REF... --request TEXT --for COURT [--version N] -o FILE`, or
-/// `strongroom copy verify FILE`.
+/// `strongroom copy REF... --request TEXT --for COURT [--version N] -o FILE`,
+/// `strongroom copy verify FILE`, or `strongroom copy revoke COPY_ID --reason TEXT`.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CopyArgs {
@@ -56,6 +56,15 @@ enum CopyCommand {
         /// The timestamp authority's certificate (PEM or DER); default: the one in the token.
         #[arg(long, value_name = "FILE")]
         tsa_cert: Option<PathBuf>,
+    },
+    /// Revoke a court's grant of a copy issued through the server (撤销调阅授权): the court
+    /// can no longer download it nor read the records it names; a `copy.revoked` entry.
+    Revoke {
+        /// The copy's id (`GET /api/copies`, the copies page).
+        copy_id: String,
+        /// Why, as it should be recorded.
+        #[arg(long, required = true)]
+        reason: String,
     },
 }
 
@@ -109,6 +118,9 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> R
             print!("{}", report.to_text());
         }
         return Ok(if report.is_valid() { 0 } else { 1 });
+    }
+    if let Some(CopyCommand::Revoke { copy_id, reason }) = &args.command {
+        return revoke(home_dir, json, actor, copy_id, reason).await;
     }
     let home = Home::open(home_dir)?;
     let store = home.store().await?;
@@ -171,6 +183,53 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> R
         ) => {
             if json {
                 print_json(&serde_json::json!({"issued": false, "error": e.to_string()}))?;
+            } else {
+                println!("REFUSED: {e}");
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `strongroom copy revoke COPY_ID --reason TEXT`.
+async fn revoke(
+    home_dir: &Path,
+    json: bool,
+    actor: &str,
+    copy_id: &str,
+    reason: &str,
+) -> Result<u8> {
+    use strongroom::copy::grant::{self, GrantError};
+    let home = Home::open(home_dir)?;
+    let store = home.store().await?;
+    let key = home.key()?;
+    match grant::revoke(&store, &key, actor, copy_id, reason).await {
+        Ok((g, r)) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "grant": g,
+                    "revocation": r,
+                    "applied": {"event": "copy.revoked", "ledger_index": r.ledger_index, "change": r.change},
+                }))?;
+            } else {
+                println!(
+                    "revoked court {}'s grant of copy {} ({} records); copy.revoked is ledger index {}",
+                    g.court,
+                    g.copy_id,
+                    g.reference_codes.len(),
+                    r.ledger_index
+                );
+            }
+            Ok(0)
+        }
+        Err(
+            e @ (GrantError::NoSuchGrant(_)
+            | GrantError::AlreadyRevoked { .. }
+            | GrantError::NoReason),
+        ) => {
+            if json {
+                print_json(&serde_json::json!({"revoked": false, "error": e.to_string()}))?;
             } else {
                 println!("REFUSED: {e}");
             }

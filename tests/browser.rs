@@ -2,7 +2,10 @@
 //! protocol, signs in by typing a token into the sign-in form, searches in Chinese, opens a
 //! record from the results, and takes screenshots into this test's output folder
 //! (`target/tmp/browser/`); and two archivists approve a disposition batch (the same one twice
-//! is refused on the page) and execute it (`target/tmp/browser-disposition/`). `tools/test` installs Chromium; without it the test is skipped,
+//! is refused on the page) and execute it (`target/tmp/browser-disposition/`); an archivist
+//! issues a copy for a court on the copies page, the court signs in, sees and downloads it,
+//! the archivist revokes the grant and the court no longer sees it
+//! (`target/tmp/browser-copies/`). `tools/test` installs Chromium; without it the test is skipped,
 //! except under `STRONGROOM_REQUIRE_CROSSCHECKS` (CI), where it fails.
 #![allow(clippy::unwrap_used)]
 
@@ -226,7 +229,29 @@ impl Session {
             "document.getElementById('token').value = {}; document.querySelector('form[action=\"/signin\"]').submit(); true",
             json!(token)
         ));
-        self.page.wait_for("location.pathname === '/search' && document.readyState === 'complete' && !!document.getElementById('q')");
+        // Archivists start at search, courts at their copies.
+        self.page.wait_for("document.readyState === 'complete' && ((location.pathname === '/search' && !!document.getElementById('q')) || (location.pathname === '/copies' && !!document.querySelector('main h1')))");
+    }
+
+    /// Signs out with the header's button.
+    fn sign_out(&mut self) {
+        self.page
+            .eval("document.querySelector('form[action=\"/signout\"]').submit(); true");
+        self.page
+            .wait_for("location.pathname === '/signin' && document.readyState === 'complete'");
+    }
+
+    /// Fetches `path` from the page (with its cookie): `[status, first two bytes]`.
+    fn fetch(&mut self, path: &str) -> Value {
+        let js = format!(
+            "fetch({}).then(async r => {{ const b = new Uint8Array(await r.arrayBuffer()); return [r.status, String.fromCharCode(b[0] || 0, b[1] || 0)]; }})",
+            json!(path)
+        );
+        let r = self.page.call(
+            "Runtime.evaluate",
+            json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
+        );
+        r["result"]["value"].clone()
     }
 
     /// Opens a page of the server and waits until `ready` holds.
@@ -423,6 +448,147 @@ fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
         "{text}"
     );
     s.shot("8-record-held.png");
+    eprintln!("screenshots in {}", s.out_dir.display());
+}
+
+/// An archivist issues a copy for a court on the copies page and it is granted; the court's
+/// user signs in, sees only it, opens a record it names and downloads the bundle; the
+/// archivist revokes the grant with a reason; the court no longer sees or downloads anything.
+#[test]
+fn an_archivist_issues_and_revokes_a_copy_a_court_downloads_in_chromium() {
+    let a = Archive::new();
+    a.accept(&sample());
+    let lin = archivist(&a, "lin");
+    assert_eq!(
+        a.run(&["user", "add", "court1", "--role", "court:BJ-01"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let court = text(&a.run(&["token", "issue", "court1"]).stdout)
+        .trim()
+        .to_string();
+    let r1 = "0194-WS·2016-D30-BGS-0001";
+    let r2 = "0194-WS·2016-D30-BGS-0002";
+    let Some(mut s) = Session::start(&a, "browser-copies") else {
+        return;
+    };
+    s.sign_in(&lin);
+    s.page
+        .eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
+    s.page.wait_for(
+        "document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'",
+    );
+    // The copies page from the navigation; a record not in the archive is refused on the
+    // page, with what was typed kept.
+    s.page
+        .eval("document.querySelector('a[href=\"/copies\"]').click(); true");
+    s.page.wait_for("location.pathname === '/copies' && document.readyState === 'complete' && !!document.getElementById('records')");
+    assert!(s.text().contains("尚未出具副本"), "{}", s.text());
+    let fill = |records: &str| {
+        format!(
+            "document.getElementById('court').value = 'BJ-01'; document.getElementById('request').value = '（2026）京01民初7号 调卷函'; document.getElementById('records').value = {}; document.querySelector('form[action=\"/copies\"]').submit(); true",
+            json!(records)
+        )
+    };
+    s.page.eval(&fill("0194-WS·2016-D30-BGS-9999"));
+    s.page.wait_for(
+        "document.readyState === 'complete' && !!document.querySelector('p.bad[role=alert]')",
+    );
+    let text = s.text();
+    assert!(
+        text.contains("9999"),
+        "the refusal names the record: {text}"
+    );
+    assert_eq!(
+        s.page.eval("document.getElementById('request').value"),
+        json!("（2026）京01民初7号 调卷函")
+    );
+    s.shot("1-issue-refused.png");
+    s.page.eval(&fill(&format!("{r1}\n{r2}")));
+    s.page.wait_for("location.pathname.startsWith('/copies/') && document.readyState === 'complete' && !!document.getElementById('reason')");
+    let copy_id = s
+        .page
+        .eval("location.pathname.split('/')[2]")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = s.text();
+    assert!(
+        text.contains(r1) && text.contains(r2) && text.contains("授权有效"),
+        "{text}"
+    );
+    s.shot("2-issued.png");
+    s.sign_out();
+
+    // The court signs in and lands on its copies: this one, with its download link.
+    s.sign_in(&court);
+    assert_eq!(s.page.eval("location.pathname"), json!("/copies"));
+    let text = s.text();
+    assert!(text.contains("京01民初7号") && text.contains(r2), "{text}");
+    assert!(
+        !text.contains("移交"),
+        "no transfers link for a court: {text}"
+    );
+    s.shot("3-court-copies.png");
+    assert_eq!(
+        s.page.eval(&format!(
+            "!!document.querySelector('a[href=\"/api/copies/{copy_id}/bundle\"]')"
+        )),
+        json!(true)
+    );
+    assert_eq!(
+        s.fetch(&format!("/api/copies/{copy_id}/bundle")),
+        json!([200, "PK"])
+    );
+    // A record it names, from the copy's page.
+    s.open(
+        &format!("/copies/{copy_id}"),
+        "!!document.querySelector('table a')",
+    );
+    assert!(!s.text().contains("撤销授权"), "a court cannot revoke");
+    s.page
+        .eval("document.querySelector('table a').click(); true");
+    s.page.wait_for("location.pathname.startsWith('/records/') && document.readyState === 'complete' && document.querySelectorAll('h2').length > 1");
+    let text = s.text();
+    assert!(
+        text.contains(r1) && text.contains("本次查阅已记入账本"),
+        "{text}"
+    );
+    s.shot("4-court-record.png");
+    s.sign_out();
+
+    // The archivist revokes the grant with a reason.
+    s.sign_in(&lin);
+    s.open(
+        &format!("/copies/{copy_id}"),
+        "!!document.getElementById('reason')",
+    );
+    s.page.eval("document.getElementById('reason').value = '诉讼已终结'; document.getElementById('reason').form.submit(); true");
+    s.page
+        .wait_for("document.readyState === 'complete' && !document.getElementById('reason')");
+    let text = s.text();
+    assert!(
+        text.contains("已撤销") && text.contains("诉讼已终结"),
+        "{text}"
+    );
+    s.shot("5-revoked.png");
+    s.sign_out();
+
+    // The court: no copies, no bundle, no record.
+    s.sign_in(&court);
+    let text = s.text();
+    assert!(text.contains("没有授予您的副本"), "{text}");
+    assert!(!text.contains("京01民初7号"), "{text}");
+    s.shot("6-court-after-revocation.png");
+    assert_eq!(
+        s.fetch(&format!("/api/copies/{copy_id}/bundle")).get(0),
+        Some(&json!(404))
+    );
+    assert_eq!(
+        s.fetch(&format!("/records/{}", enc(r1))).get(0),
+        Some(&json!(404))
+    );
     eprintln!("screenshots in {}", s.out_dir.display());
 }
 

@@ -464,6 +464,13 @@ fn authorization_matrix_every_role_against_every_endpoint() {
             None,
             [403, 404, 403, 403, 404, 403, 403],
         ),
+        // Revoking a grant: archivists only (no such copy here: 404).
+        (
+            "POST",
+            "/api/copies/0123456789abcdef/revoke".into(),
+            Some(json!({"reason": "r"})),
+            [403, 404, 403, 403, 403, 403, 403],
+        ),
     ];
     let roles = [&t.sec, &t.arch, &t.ag_a, &t.ag_b, &t.court, &t.aud, &t.sys];
     let names = [
@@ -755,6 +762,7 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
         "/api/records/{refcode}/files/{path}",
         "/api/search",
         "/api/ledger/consistency",
+        "/api/copies/{copy_id}/revoke",
     ] {
         assert!(
             o["paths"].get(p).is_some(),
@@ -1538,5 +1546,303 @@ fn serve_catches_the_search_index_up_in_the_background_at_start_up() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["total"].as_u64().unwrap() >= 1, "{}", r.text());
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger() {
+    let (a, codes_a, codes_b) = two_agencies();
+    let arch = user(&a, "arch", "archivist");
+    let c1 = user(&a, "court1", "court:BJ-01");
+    let s = Server::start(&a, &[]);
+    let (arch, c1) = (Some(arch.as_str()), Some(c1.as_str()));
+    let issue = |records: Value| {
+        let r = post(
+            &s,
+            "/api/copies",
+            arch,
+            Some(&json!({"court": "BJ-01", "request": "（2026）京01民初7号", "records": records})),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["copy"]["copy_id"].as_str().unwrap().to_string()
+    };
+    // Two copies: the 内部 record alone, and a 公开 record of agency A.
+    let first = issue(json!([codes_b[0]]));
+    let second = issue(json!([codes_a[0]]));
+    let internal = enc(&codes_b[0]);
+    // The court reads through the first copy: a download and a record view.
+    assert_eq!(
+        get(&s, &format!("/api/copies/{first}/bundle"), c1).status,
+        200
+    );
+    assert_eq!(get(&s, &format!("/api/records/{internal}"), c1).status, 200);
+    let reads_before = court_reads(&s, arch, &internal);
+    assert!(reads_before >= 2, "{reads_before}");
+
+    // Refusals store nothing.
+    let before = a.snapshot();
+    for (path, body, status) in [
+        (
+            format!("/api/copies/{first}/revoke"),
+            json!({"reason": "  "}),
+            400,
+        ),
+        (
+            "/api/copies/0123456789abcdef/revoke".to_string(),
+            json!({"reason": "r"}),
+            404,
+        ),
+    ] {
+        let r = post(&s, &path, arch, Some(&body));
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+    }
+    let r = post(
+        &s,
+        &format!("/api/copies/{first}/revoke"),
+        c1,
+        Some(&json!({"reason": "r"})),
+    );
+    assert_eq!(r.status, 403, "a court cannot revoke: {}", r.text());
+    assert_eq!(a.snapshot(), before, "refused revocations store nothing");
+
+    // The archivist revokes the first grant.
+    let r = post(
+        &s,
+        &format!("/api/copies/{first}/revoke"),
+        arch,
+        Some(&json!({"reason": "诉讼已终结，调阅目的已完成"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let at = v["applied"]["ledger_index"].as_u64().unwrap();
+    assert_eq!(v["revocation"]["copy_id"], first);
+    let e = get(&s, &format!("/api/ledger/entries/{at}"), arch).json();
+    assert_eq!(e["type"], "copy.revoked", "{e}");
+    assert_eq!(e["actor"], "arch");
+    assert_eq!(e["court"], "BJ-01");
+    assert_eq!(e["reason"], "诉讼已终结，调阅目的已完成");
+    assert_eq!(e["grant_ledger_index"], v["grant"]["ledger_index"]);
+
+    // The court: 404 for the copy, its bundle and its record, by id, list and search; the
+    // second copy and its record stay.
+    assert_eq!(get(&s, &format!("/api/copies/{first}"), c1).status, 404);
+    assert_eq!(
+        get(&s, &format!("/api/copies/{first}/bundle"), c1).status,
+        404
+    );
+    assert_eq!(get(&s, &format!("/api/records/{internal}"), c1).status, 404);
+    let l = get(&s, "/api/copies", c1).json();
+    let ids: Vec<&str> = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["copy_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![second.as_str()], "{l:#}");
+    let r = get(&s, "/api/records", c1).json();
+    assert_eq!(r["total"], 1, "{r:#}");
+    let r = get(&s, &format!("/api/search?q={}", enc("会议")), c1).json();
+    assert!(
+        r["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["reference_code"] != codes_b[0]),
+        "{r:#}"
+    );
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(&codes_a[0])), c1).status,
+        200
+    );
+    // The archivist still sees it, revoked, and the court's earlier reads stay.
+    let l = get(&s, "/api/copies", arch).json();
+    let g = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["copy_id"] == first)
+        .unwrap()
+        .clone();
+    assert_eq!(g["revoked"]["revoked_by"], "arch", "{g:#}");
+    assert_eq!(court_reads(&s, arch, &internal), reads_before);
+    // A revocation is final.
+    let r = post(
+        &s,
+        &format!("/api/copies/{first}/revoke"),
+        arch,
+        Some(&json!({"reason": "again"})),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // The CLI revokes the second while the server runs; it bites at the next request.
+    let out = a.run(&["copy", "revoke", &second, "--reason", "误授权"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(get(&s, &format!("/api/copies/{second}"), c1).status, 404);
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(&codes_a[0])), c1).status,
+        404
+    );
+    assert_eq!(get(&s, "/api/copies", c1).json(), json!([]));
+    let (code, v) = a.json(&["copy", "revoke", &second, "--reason", "again"]);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["revoked"], false);
+    let (code, _) = a.json(&["copy", "revoke", "0123456789abcdef", "--reason", "r"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(s.stop(), Some(0));
+    let out = a.run(&["ledger", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+/// How many `record.read` entries of the court user the record's history holds.
+fn court_reads(s: &Server, arch: Option<&str>, record: &str) -> usize {
+    let r = get(s, &format!("/api/records/{record}/history"), arch);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["entry"]["type"] == "record.read" && h["entry"]["actor"] == "court1")
+        .count()
+}
+
+impl Server {
+    /// SIGKILL: the server dies at once, as in a crash.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Holds the store's writer lock in this test process's name (a live writer), so that a
+/// transfer's checks wait for it.
+fn hold_writer_lock(a: &Archive) -> std::path::PathBuf {
+    let now = chrono::Utc::now();
+    let lock = a.store().join("locks").join("writer.json");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    write_json(
+        &lock,
+        &json!({"token": "test-holder", "actor": "test", "host": host.trim(),
+            "pid": std::process::id(), "boot_id": boot.trim(),
+            "acquired": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "expires": (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+    );
+    lock
+}
+
+#[test]
+fn transfer_status_survives_a_restart_and_a_check_cut_short_is_abandoned() {
+    let a = Archive::new();
+    let ag = user(&a, "agency-a", &format!("agency:{A_AGENCY}"));
+    let ag_b = user(&a, "agency-b", &format!("agency:{B_AGENCY}"));
+    let arch = user(&a, "arch", "archivist");
+    let s = Server::start(&a, &[]);
+    // One accepted, one rejected (a file changed after bagging).
+    let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
+    let r = upload(&s, &ag, &pkg);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let ok = r.json()["id"].as_str().unwrap().to_string();
+    let accepted = wait_transfer(&s, &ag, &ok);
+    assert_eq!(accepted["state"], "accepted", "{accepted:#}");
+    let receipt = get(&s, &format!("/api/transfers/{ok}/receipt"), Some(&ag)).text();
+    let bad = next_year_package(a.dir.path(), "YJ-2017-0002", |_, _, _| {});
+    let data = bad.join("data");
+    let file = std::fs::read_dir(&data)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| p.file_name().unwrap() != "record.json")
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.push(b'!');
+    std::fs::write(&file, bytes).unwrap();
+    let r = upload(&s, &ag, &tar_bytes(&bad, &a.dir.path().join("bad.tar")));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let rejected_id = r.json()["id"].as_str().unwrap().to_string();
+    let rejected = wait_transfer(&s, &ag, &rejected_id);
+    assert_eq!(rejected["state"], "rejected", "{rejected:#}");
+    let report = get(
+        &s,
+        &format!("/api/transfers/{rejected_id}/report"),
+        Some(&ag),
+    )
+    .json();
+    assert!(
+        !report["findings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    assert_eq!(s.stop(), Some(0));
+
+    // After a restart: the same status, receipt and report, to the same people only.
+    let s = Server::start(&a, &[]);
+    assert_eq!(wait_transfer(&s, &ag, &ok), accepted);
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{ok}/receipt"), Some(&ag)).text(),
+        receipt
+    );
+    let rp = a.dir.path().join("receipt.txt");
+    std::fs::write(&rp, &receipt).unwrap();
+    let out = a.run(&["receipt", "verify", rp.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(wait_transfer(&s, &ag, &rejected_id), rejected);
+    assert_eq!(
+        get(
+            &s,
+            &format!("/api/transfers/{rejected_id}/report"),
+            Some(&ag)
+        )
+        .json(),
+        report
+    );
+    assert_eq!(
+        get(&s, &format!("/api/transfers/{ok}"), Some(&ag_b)).status,
+        404
+    );
+    let l = get(&s, "/api/transfers", Some(&arch)).json();
+    assert_eq!(l["received"].as_array().unwrap().len(), 2, "{l:#}");
+    let page = get_h(
+        &s,
+        &format!("/transfers/{rejected_id}"),
+        None,
+        &[("Cookie", &format!("strongroom_token={ag}"))],
+    );
+    assert_eq!(page.status, 200);
+    let code = report["findings"][0]["code"].as_str().unwrap();
+    assert!(page.text().contains(code), "{}", page.text());
+
+    // A check cut short: the store's writer lock is held elsewhere, so intake waits; the
+    // server is killed while the transfer is `checking`.
+    let lock = hold_writer_lock(&a);
+    let bag = next_year_package(a.dir.path(), "YJ-2017-0003", |_, _, _| {});
+    let pkg = tar_bytes(&bag, &a.dir.path().join("cut.tar"));
+    let r = upload(&s, &arch, &pkg);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let cut = r.json()["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = get(&s, &format!("/api/transfers/{cut}"), Some(&arch)).json();
+        assert_eq!(v["state"], "checking", "{v:#}");
+        if v["external_identifier"] == "YJ-2017-0003" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the checks never began: {v:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    s.kill();
+    std::fs::remove_file(&lock).unwrap();
+    let s = Server::start(&a, &[]);
+    let v = wait_transfer(&s, &arch, &cut);
+    assert_eq!(v["state"], "abandoned", "{v:#}");
+    assert!(v["error"].as_str().unwrap().contains("submit"), "{v:#}");
+    assert!(v["finished_at"].is_string(), "{v:#}");
+    assert_eq!(uploads_left(&a), 0, "the leftover upload is removed");
+    let (_, list) = a.json(&["list"]);
+    assert_eq!(list.as_array().unwrap().len(), 3, "nothing of it stored");
+    // Submitted again, it is accepted.
+    let r = upload(&s, &arch, &pkg);
+    let again = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_transfer(&s, &arch, &again)["state"], "accepted");
     assert_eq!(s.stop(), Some(0));
 }

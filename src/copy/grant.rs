@@ -6,6 +6,10 @@
 //!
 //! The bundle itself is kept in the server's home (`<home>/copies/<copy_id>.zip`); the grant
 //! names its sha256, so a bundle that changed on disk is refused rather than handed out.
+//!
+//! A grant can be revoked (撤销调阅授权): a revocation document in the same folder, committed
+//! by its `copy.revoked` entry. A revoked grant gives its court nothing any more; the grant,
+//! the revocation and every read the court made before it stay in the store and the ledger.
 
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -34,6 +38,60 @@ pub enum GrantError {
     /// The entry could not be encoded.
     #[error(transparent)]
     Entry(#[from] EntryError),
+    /// No committed grant has this copy id.
+    #[error("no copy {0} was granted to a court")]
+    NoSuchGrant(String),
+    /// The grant was revoked already (a revocation is final).
+    #[error("the grant of copy {copy_id} was already revoked (ledger entry {ledger_index})")]
+    AlreadyRevoked {
+        /// The copy.
+        copy_id: String,
+        /// The `copy.revoked` entry.
+        ledger_index: u64,
+    },
+    /// A revocation needs its reason recorded.
+    #[error("give the reason for revoking (1-{max} characters)", max = MAX_REASON_CHARS)]
+    NoReason,
+}
+
+/// The longest reason a revocation records.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// A revocation of a grant (撤销调阅授权), `grants/<index>-<change>.json` with type
+/// `strongroom.copy-grant-revocation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// `strongroom.copy-grant-revocation`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// [`GRANTS_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The change's id (also in the ledger entry).
+    pub change: String,
+    /// Index of its `copy.revoked` entry.
+    pub ledger_index: u64,
+    /// The court the grant was for.
+    pub court: String,
+    /// The copy whose grant is revoked.
+    pub copy_id: String,
+    /// Index of the `copy.granted` entry revoked.
+    pub grant_ledger_index: u64,
+    /// Why.
+    pub reason: String,
+    /// The archivist who revoked it.
+    pub revoked_by: String,
+    /// When (RFC 3339 UTC).
+    pub revoked_at: String,
+}
+
+/// A grant as the API and the pages show it: the grant and, once revoked, its revocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantStatus {
+    /// The grant.
+    #[serde(flatten)]
+    pub grant: Grant,
+    /// The revocation, if revoked (then the court has nothing through it any more).
+    pub revoked: Option<Revocation>,
 }
 
 /// One grant: a copy issued for a court, the records it names, and its bundle.
@@ -72,12 +130,19 @@ pub struct Grant {
     pub granted_at: String,
 }
 
-/// Every committed grant, in ledger order.
+/// Every committed grant and revocation, in ledger order.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// The grants.
+    /// The grants (revoked ones included).
     pub grants: Vec<Grant>,
+    /// The revocations.
+    pub revocations: Vec<Revocation>,
 }
+
+/// The type tag of a grant document.
+const GRANT_TYPE: &str = "strongroom.copy-grant";
+/// The type tag of a revocation document.
+const REVOCATION_TYPE: &str = "strongroom.copy-grant-revocation";
 
 impl Grants {
     /// Reads the documents under `grants/` that their ledger entries commit.
@@ -95,32 +160,73 @@ impl Grants {
                 continue;
             };
             // A document without its entry (a write cut short) or not ours counts for nothing.
-            let Ok(g) = serde_json::from_slice::<Grant>(&bytes) else {
+            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 continue;
             };
-            if g.ledger_index >= size {
+            let (kind, index, change, court) = match doc.get("type").and_then(|t| t.as_str()) {
+                Some(GRANT_TYPE) => match serde_json::from_value::<Grant>(doc) {
+                    Ok(g) => (
+                        "copy.granted",
+                        g.ledger_index,
+                        g.change.clone(),
+                        g.court.clone(),
+                    ),
+                    Err(_) => continue,
+                },
+                Some(REVOCATION_TYPE) => match serde_json::from_value::<Revocation>(doc) {
+                    Ok(r) => (
+                        "copy.revoked",
+                        r.ledger_index,
+                        r.change.clone(),
+                        r.court.clone(),
+                    ),
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            if index >= size {
                 continue;
             }
-            let committed = Entry::decode(&ledger.entry(g.ledger_index).await?).is_ok_and(|e| {
-                e.kind == "copy.granted"
-                    && e.field_str("change") == Some(g.change.as_str())
+            let committed = Entry::decode(&ledger.entry(index).await?).is_ok_and(|e| {
+                e.kind == kind
+                    && e.field_str("change") == Some(change.as_str())
                     && e.field_str("document_sha256") == Some(sha256_tag(&bytes).as_str())
-                    && e.field_str("court") == Some(g.court.as_str())
+                    && e.field_str("court") == Some(court.as_str())
             });
-            if committed {
-                out.grants.push(g);
+            if !committed {
+                continue;
+            }
+            if kind == "copy.granted" {
+                if let Ok(g) = serde_json::from_slice::<Grant>(&bytes) {
+                    out.grants.push(g);
+                }
+            } else if let Ok(r) = serde_json::from_slice::<Revocation>(&bytes) {
+                out.revocations.push(r);
             }
         }
         out.grants.sort_by_key(|g| g.ledger_index);
+        out.revocations.sort_by_key(|r| r.ledger_index);
         Ok(out)
     }
 
-    /// The grants for one court.
-    pub fn for_court(&self, court: &str) -> Vec<&Grant> {
-        self.grants.iter().filter(|g| g.court == court).collect()
+    /// The revocation of a copy's grant, if it was revoked.
+    pub fn revocation_of(&self, copy_id: &str) -> Option<&Revocation> {
+        self.revocations.iter().find(|r| r.copy_id == copy_id)
     }
 
-    /// The records a court may read: those its copies name.
+    /// The grants in force (not revoked).
+    fn in_force(&self) -> impl Iterator<Item = &Grant> {
+        self.grants
+            .iter()
+            .filter(|g| self.revocation_of(&g.copy_id).is_none())
+    }
+
+    /// The grants in force for one court (a revoked grant gives it nothing).
+    pub fn for_court(&self, court: &str) -> Vec<&Grant> {
+        self.in_force().filter(|g| g.court == court).collect()
+    }
+
+    /// The records a court may read: those its grants in force name.
     pub fn records_of(&self, court: &str) -> Vec<String> {
         let mut out: Vec<String> = self
             .for_court(court)
@@ -132,9 +238,20 @@ impl Grants {
         out
     }
 
-    /// A grant by copy id.
+    /// A grant by copy id (revoked or not).
     pub fn find(&self, copy_id: &str) -> Option<&Grant> {
         self.grants.iter().find(|g| g.copy_id == copy_id)
+    }
+
+    /// Every grant with its revocation, in ledger order.
+    pub fn statuses(&self) -> Vec<GrantStatus> {
+        self.grants
+            .iter()
+            .map(|g| GrantStatus {
+                grant: g.clone(),
+                revoked: self.revocation_of(&g.copy_id).cloned(),
+            })
+            .collect()
     }
 }
 
@@ -178,7 +295,7 @@ pub async fn grant(
         |_| Box::pin(async { Ok::<(), GrantError>(()) }),
         |_: &(), index, change| {
             let doc = Grant {
-                doc_type: "strongroom.copy-grant".into(),
+                doc_type: GRANT_TYPE.into(),
                 format_version: GRANTS_FORMAT_VERSION,
                 change: change.to_string(),
                 ledger_index: index,
@@ -216,6 +333,79 @@ pub async fn grant(
         GrantError::Store(StoreError::Inconsistent {
             path: GRANTS_PREFIX.into(),
             message: "the grant was committed without its document".into(),
+        })
+    })
+}
+
+/// Revokes the grant of `copy_id` (撤销调阅授权): a revocation document committed by its
+/// `copy.revoked` entry, through the same document-change frame as the grant. Refused (and
+/// nothing written) for a copy never granted, a grant already revoked, or an empty reason.
+/// The court's reads before it stay in the ledger; its bundle stays in the server's home for
+/// the archivists.
+pub async fn revoke(
+    store: &Store,
+    key: &ArchiveKey,
+    actor: &str,
+    copy_id: &str,
+    reason: &str,
+) -> Result<(Grant, Revocation), GrantError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(GrantError::NoReason);
+    }
+    let mut done: Option<(Grant, Revocation)> = None;
+    crate::ledger::commit::commit_documents(
+        store,
+        key,
+        actor,
+        "grant revocation",
+        // Read under the writer lock, so two archivists revoking at once cannot both succeed.
+        |s| Box::pin(Grants::load(s)),
+        |grants: &Grants, index, change| {
+            let g = grants
+                .find(copy_id)
+                .ok_or_else(|| GrantError::NoSuchGrant(copy_id.to_string()))?;
+            if let Some(r) = grants.revocation_of(copy_id) {
+                return Err(GrantError::AlreadyRevoked {
+                    copy_id: copy_id.to_string(),
+                    ledger_index: r.ledger_index,
+                });
+            }
+            let doc = Revocation {
+                doc_type: REVOCATION_TYPE.into(),
+                format_version: GRANTS_FORMAT_VERSION,
+                change: change.to_string(),
+                ledger_index: index,
+                court: g.court.clone(),
+                copy_id: g.copy_id.clone(),
+                grant_ledger_index: g.ledger_index,
+                reason: reason.to_string(),
+                revoked_by: actor.to_string(),
+                revoked_at: store::now_rfc3339(),
+            };
+            let bytes = store::pretty(&doc);
+            let path = store::path_of([GRANTS_PREFIX, &format!("{index:020}-{change}.json")]);
+            let event = Event::CopyRevoked {
+                court: g.court.clone(),
+                copy_id: g.copy_id.clone(),
+                grant_ledger_index: g.ledger_index,
+                reason: reason.to_string(),
+                change: change.to_string(),
+                document_sha256: sha256_tag(&bytes),
+            };
+            done = Some((g.clone(), doc));
+            Ok(crate::ledger::commit::DocumentPlan {
+                docs: vec![(path, bytes)],
+                blobs: Vec::new(),
+                event,
+            })
+        },
+    )
+    .await?;
+    done.ok_or_else(|| {
+        GrantError::Store(StoreError::Inconsistent {
+            path: GRANTS_PREFIX.into(),
+            message: "the revocation was committed without its document".into(),
         })
     })
 }

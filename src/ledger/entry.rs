@@ -555,6 +555,22 @@ pub enum Event {
         /// `sha256:` of the grant document as stored.
         document_sha256: String,
     },
+    /// An archivist revoked a court's grant (撤销调阅授权): from then on the court can no
+    /// longer download that copy nor read the records it names through it.
+    CopyRevoked {
+        /// The court's id.
+        court: String,
+        /// The copy whose grant is revoked.
+        copy_id: String,
+        /// Index of the `copy.granted` entry revoked.
+        grant_ledger_index: u64,
+        /// Why (a court order ended, a request withdrawn, a grant made in error).
+        reason: String,
+        /// The revocation's change id (also in its document).
+        change: String,
+        /// `sha256:` of the revocation document as stored.
+        document_sha256: String,
+    },
 }
 
 impl Event {
@@ -1011,6 +1027,22 @@ impl Event {
                 put("change", change.as_str().into());
                 put("document_sha256", document_sha256.as_str().into());
                 "copy.granted"
+            }
+            Event::CopyRevoked {
+                court,
+                copy_id,
+                grant_ledger_index,
+                reason,
+                change,
+                document_sha256,
+            } => {
+                put("court", court.as_str().into());
+                put("copy_id", copy_id.as_str().into());
+                put("grant_ledger_index", (*grant_ledger_index).into());
+                put("reason", reason.as_str().into());
+                put("change", change.as_str().into());
+                put("document_sha256", document_sha256.as_str().into());
+                "copy.revoked"
             }
         };
         (kind, m)

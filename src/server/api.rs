@@ -67,13 +67,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         super::retention_api::show_batch, super::retention_api::approve,
         super::retention_api::execute, super::retention_api::certificate,
         super::copies_api::issue_copy, super::copies_api::list_copies,
-        super::copies_api::show_copy, super::copies_api::download_bundle
+        super::copies_api::show_copy, super::copies_api::download_bundle,
+        super::copies_api::revoke_grant
     ),
     components(schemas(ErrorBody, super::transfers::TransferStatus, super::transfers::TransferList,
         RecordPage, RecordDetail, HistoryItem, NewUser, NewToken, Whoami,
         super::retention_api::NewHold, super::retention_api::LiftHold,
         super::retention_api::NewBatch, super::retention_api::Witnesses,
-        super::copies_api::NewCopy)),
+        super::copies_api::NewCopy, super::copies_api::RevokeGrant)),
     modifiers(&TokenSecurity)
 )]
 pub struct ApiDoc;

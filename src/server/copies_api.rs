@@ -2,7 +2,8 @@
 //! copy bundle for a court's request ([`crate::copy::issue`]) and grants it to the court
 //! ([`crate::copy::grant`]); the court (`court:<id>`) lists and downloads only the copies
 //! granted to it, and reads only the records they name (`formats/server.md`, "Copies and
-//! court grants").
+//! court grants"); an archivist can revoke a grant (撤销调阅授权), after which the court has
+//! nothing through it.
 
 use std::sync::Arc;
 
@@ -10,14 +11,14 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::authz::{require, Capability};
 use super::{ApiError, AppState, Auth};
-use crate::copy::grant::{self, Grant, NewGrant};
+use crate::copy::grant::{self, GrantError, GrantStatus, NewGrant};
 use crate::copy::{self, CopyError, CopyRequest};
 use crate::users::{Principal, Role};
 
@@ -27,6 +28,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/copies", get(list_copies).post(issue_copy))
         .route("/api/copies/{copy_id}", get(show_copy))
         .route("/api/copies/{copy_id}/bundle", get(download_bundle))
+        .route("/api/copies/{copy_id}/revoke", post(revoke_grant))
 }
 
 impl From<CopyError> for ApiError {
@@ -69,7 +71,18 @@ pub async fn issue_copy(
     Auth(p): Auth,
     Json(c): Json<NewCopy>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&p, Capability::IssueCopies)?;
+    let (issued, g) = issue(&state, &p, &c).await?;
+    Ok(Json(serde_json::json!({"copy": issued, "grant": g})))
+}
+
+/// Issues the copy bundle for a court's request and grants it to the court (the API's and
+/// the copies page's one path).
+pub async fn issue(
+    state: &Arc<AppState>,
+    p: &Principal,
+    c: &NewCopy,
+) -> Result<(copy::Issued, grant::Grant), ApiError> {
+    require(p, Capability::IssueCopies)?;
     let court = match Role::parse(&format!("court:{}", c.court.trim()))? {
         Role::Court(id) => id,
         _ => return Err(ApiError::bad_request("court: give the court's id")),
@@ -139,41 +152,52 @@ pub async fn issue_copy(
         },
     )
     .await?;
-    Ok(Json(serde_json::json!({"copy": issued, "grant": g})))
+    Ok((issued, g))
 }
 
-/// The grants the caller may see: an archivist all, a court its own.
-async fn visible_grants(state: &AppState, p: &Principal) -> Result<Vec<Grant>, ApiError> {
+/// The grants the caller may see: an archivist all (revoked ones with their revocation), a
+/// court its own grants in force.
+pub async fn visible_grants(state: &AppState, p: &Principal) -> Result<Vec<GrantStatus>, ApiError> {
     require(p, Capability::ReadCopies)?;
     let all = state.grants().await?;
     Ok(match &p.role {
-        Role::Archivist => all.grants.clone(),
-        Role::Court(id) => all.for_court(id).into_iter().cloned().collect(),
+        Role::Archivist => all.statuses(),
+        Role::Court(id) => all
+            .for_court(id)
+            .into_iter()
+            .map(|g| GrantStatus {
+                grant: g.clone(),
+                revoked: None,
+            })
+            .collect(),
         _ => Vec::new(),
     })
 }
 
-/// `GET /api/copies`: the copies the caller may see (a court: those granted to it).
+/// `GET /api/copies`: the copies the caller may see (a court: those granted to it and not
+/// revoked).
 #[utoipa::path(get, path = "/api/copies", tag = "copies",
-    responses((status = 200, body = Vec<Object>, description = "grants: {court, copy_id, request, reference_codes, versions, bundle_sha256, bundle_bytes, granted_by, granted_at, ledger_index, issued_ledger_index}"),
+    responses((status = 200, body = Vec<Object>, description = "grants: {court, copy_id, request, reference_codes, versions, bundle_sha256, bundle_bytes, granted_by, granted_at, ledger_index, issued_ledger_index, revoked: null or {reason, revoked_by, revoked_at, ledger_index}}"),
         (status = 403, body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn list_copies(
     State(state): State<Arc<AppState>>,
     Auth(p): Auth,
-) -> Result<Json<Vec<Grant>>, ApiError> {
+) -> Result<Json<Vec<GrantStatus>>, ApiError> {
     visible_grants(&state, &p).await.map(Json)
 }
 
-async fn one(state: &AppState, p: &Principal, copy_id: &str) -> Result<Grant, ApiError> {
+/// One copy the caller may see (404 otherwise, as for one that does not exist).
+pub async fn one(state: &AppState, p: &Principal, copy_id: &str) -> Result<GrantStatus, ApiError> {
     visible_grants(state, p)
         .await?
         .into_iter()
-        .find(|g| g.copy_id == copy_id)
+        .find(|g| g.grant.copy_id == copy_id)
         .ok_or_else(|| ApiError::not_found(format!("no copy {copy_id}")))
 }
 
-/// `GET /api/copies/{copy_id}`: one copy's grant (404 for a court it was not granted to).
+/// `GET /api/copies/{copy_id}`: one copy's grant (404 for a court it was not granted to, or
+/// whose grant was revoked).
 #[utoipa::path(get, path = "/api/copies/{copy_id}", tag = "copies",
     params(("copy_id" = String, Path, description = "the copy's id")),
     responses((status = 200, body = Object), (status = 404, body = super::ErrorBody)),
@@ -182,8 +206,52 @@ pub async fn show_copy(
     State(state): State<Arc<AppState>>,
     Auth(p): Auth,
     UrlPath(copy_id): UrlPath<String>,
-) -> Result<Json<Grant>, ApiError> {
+) -> Result<Json<GrantStatus>, ApiError> {
     one(&state, &p, &copy_id).await.map(Json)
+}
+
+impl From<GrantError> for ApiError {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::NoSuchGrant(_) => ApiError::not_found(e.to_string()),
+            GrantError::AlreadyRevoked { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            GrantError::NoReason => ApiError::bad_request(e.to_string()),
+            GrantError::Store(s) => s.into(),
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+/// Why a grant is revoked.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RevokeGrant {
+    /// The reason, as it should be recorded (1-500 characters).
+    pub reason: String,
+}
+
+/// `POST /api/copies/{copy_id}/revoke {reason}` (archivist): revokes the court's grant of the
+/// copy (`copy.revoked`): `{grant, revocation, applied}`.
+#[utoipa::path(post, path = "/api/copies/{copy_id}/revoke", tag = "copies", request_body = RevokeGrant,
+    params(("copy_id" = String, Path, description = "the copy's id")),
+    responses((status = 200, body = Object, description = "{grant, revocation, applied: {event, ledger_index, change}}"),
+        (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)),
+    security(("token" = [])))]
+pub async fn revoke_grant(
+    State(state): State<Arc<AppState>>,
+    Auth(p): Auth,
+    UrlPath(copy_id): UrlPath<String>,
+    Json(body): Json<RevokeGrant>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&p, Capability::IssueCopies)?;
+    let (g, r) = grant::revoke(&state.store, &state.key, &p.user, &copy_id, &body.reason).await?;
+    Ok(Json(serde_json::json!({
+        "grant": g,
+        "applied": {"event": "copy.revoked", "ledger_index": r.ledger_index, "change": r.change},
+        "revocation": r,
+    })))
 }
 
 /// `GET /api/copies/{copy_id}/bundle`: the bundle (ZIP), after its bytes were checked
@@ -199,7 +267,7 @@ pub async fn download_bundle(
     Auth(p): Auth,
     UrlPath(copy_id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let g = one(&state, &p, &copy_id).await?;
+    let g = one(&state, &p, &copy_id).await?.grant;
     // The name comes from a committed grant, but never leave the copies folder.
     if g.bundle.contains('/') || g.bundle.contains('\\') || g.bundle.starts_with('.') {
         return Err(ApiError::not_found(format!("no bundle for copy {copy_id}")));

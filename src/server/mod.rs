@@ -83,6 +83,9 @@ pub enum ServerError {
     /// The user registry could not be read.
     #[error(transparent)]
     Users(#[from] UsersError),
+    /// The status of earlier uploads could not be read or settled.
+    #[error(transparent)]
+    Transfers(#[from] transfers::JobsError),
     /// The address could not be bound or the server failed.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -113,7 +116,7 @@ pub struct AppState {
     users: RwLock<(u64, Arc<Users>)>,
     /// The court grants (调阅授权), cached the same way.
     grants: RwLock<(u64, Arc<crate::copy::grant::Grants>)>,
-    /// Transfers received by this process.
+    /// Transfers received by this server (kept in its home across restarts).
     pub jobs: transfers::Jobs,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
@@ -136,6 +139,7 @@ impl AppState {
             home.config.replicas.clone(),
             home.config.replication.clone(),
         );
+        let jobs = transfers::Jobs::load(home.dir(), &store, &home.staging_dir()).await?;
         Ok(Arc::new(AppState {
             home,
             store,
@@ -146,7 +150,7 @@ impl AppState {
             users: RwLock::new((size, Arc::new(users))),
             // Read at the first request that needs them.
             grants: RwLock::new((u64::MAX, Arc::default())),
-            jobs: transfers::Jobs::default(),
+            jobs,
             metrics: metrics::Metrics::default(),
             replicator,
             limits,
@@ -322,15 +326,6 @@ impl From<UsersError> for ApiError {
             UsersError::NotFound(m) => ApiError::not_found(m),
             UsersError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             UsersError::Store(s) => s.into(),
-            e => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<crate::copy::grant::GrantError> for ApiError {
-    fn from(e: crate::copy::grant::GrantError) -> Self {
-        match e {
-            crate::copy::grant::GrantError::Store(s) => s.into(),
             e => ApiError::internal(&e),
         }
     }

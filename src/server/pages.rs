@@ -2,7 +2,8 @@
 //! and English, over the same handlers' logic as the API: sign in with a token (kept in an
 //! HttpOnly, SameSite=Strict cookie), search with facets and highlighted snippets, a record
 //! page (metadata, files, seal verdicts, fixity, ledger history with proof links), transfers
-//! and their reports; the retention pages are in [`retention`]. Every record page view and download is a `record.read` entry, as in
+//! and their reports; the retention pages are in [`retention`], the copies for courts in
+//! [`copies`]. Every record page view and download is a `record.read` entry, as in
 //! the API.
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use super::authz::Capability;
 use super::{cookie, request_token, ApiError, AppState, TOKEN_COOKIE};
 use crate::users::Principal;
 
+pub mod copies;
 pub mod retention;
 
 /// The page routes.
@@ -36,6 +38,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/transfers", get(transfers_page))
         .route("/transfers/{id}", get(transfer_page))
         .merge(retention::routes())
+        .merge(copies::routes())
 }
 
 /// The page language.
@@ -149,9 +152,12 @@ fn page(lang: Lang, who: Option<&Principal>, title: &str, body: Markup) -> Marku
                     strong { "strongroom " (lang.t("电子档案库", "archive")) }
                     @if let Some(p) = who {
                         nav aria-label=(lang.t("主导航", "Main")) {
-                            a href="/search" { (lang.t("检索", "Search")) } " · "
-                            a href="/transfers" { (lang.t("移交", "Transfers")) }
+                            a href="/search" { (lang.t("检索", "Search")) }
+                            @if Capability::ReadTransfers.allowed(&p.role) {
+                                " · " a href="/transfers" { (lang.t("移交", "Transfers")) }
+                            }
                             @if Capability::ReadRetention.allowed(&p.role) { (retention::nav(lang)) }
+                            @if Capability::ReadCopies.allowed(&p.role) { (copies::nav(lang)) }
                         }
                         span { (p.user) " (" (p.role) ")" }
                         form method="post" action="/signout" {
@@ -235,7 +241,7 @@ async fn signin(
         Ok(u) => u,
         Err(e) => return error_page(lang, None, e),
     };
-    if users.authenticate(&token, chrono::Utc::now()).is_none() {
+    let Some(p) = users.authenticate(&token, chrono::Utc::now()) else {
         return (
             StatusCode::UNAUTHORIZED,
             sign_in_markup(
@@ -247,13 +253,18 @@ async fn signin(
             ),
         )
             .into_response();
-    }
+    };
+    // A court comes for its copies; everyone else starts at search.
+    let start = match p.role {
+        crate::users::Role::Court(_) => "/copies",
+        _ => "/search",
+    };
     (
         [(
             header::SET_COOKIE,
             format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
         )],
-        Redirect::to("/search"),
+        Redirect::to(start),
     )
         .into_response()
 }

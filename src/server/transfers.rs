@@ -5,7 +5,10 @@
 //! Nothing reaches the store before intake decides: an upload cut off half-way, or over the
 //! size limit, leaves only its temporary file, which is removed at once. The outcome itself
 //! is kept by intake in the store (transfer record with the signed receipt, or the report
-//! under `reports/`); the status by id lives in this process only.
+//! under `reports/`). The status by id is kept in the server's home
+//! (`<home>/server/transfers/<id>.json`, written durably before it is acknowledged), so it
+//! survives a restart; a check the server stopped in is settled at the next start
+//! ([`Jobs::load`]): accepted if its transfer record reached the store, else `abandoned`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::authz::{require, transfer_visible, Capability};
@@ -29,11 +32,12 @@ use crate::intake::{self, IntakeOptions, Outcome};
 use crate::users::{Principal, Role};
 
 /// Where a transfer stands.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferStatus {
     /// The id this server gave the upload.
     pub id: String,
-    /// `checking`, `accepted`, `already-accepted`, `rejected` or `failed`.
+    /// `checking`, `accepted`, `already-accepted`, `rejected`, `failed`, or `abandoned` (the
+    /// server stopped while checking it; nothing of it was stored).
     pub state: String,
     /// Who uploaded it.
     pub submitted_by: String,
@@ -53,13 +57,55 @@ pub struct TransferStatus {
     /// Rejected: the report (`formats/transfer-report.md`).
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
-    /// Failed: why (the archive could not decide; nothing was stored).
+    /// Failed, rejected without a report, or abandoned: why.
     pub error: Option<String>,
     #[serde(skip)]
     signed: Option<String>,
+    /// The ledger's size when the checks began: a transfer record committed at or past it
+    /// was committed by this check.
+    #[serde(skip)]
+    checked_from: Option<u64>,
 }
 
-/// The transfers this process received, and the background checks still running.
+/// Version of the status files this code writes.
+pub const STATUS_FORMAT_VERSION: u32 = 1;
+
+/// A status file, `<home>/server/transfers/<id>.json`.
+#[derive(Serialize, Deserialize)]
+struct SavedStatus {
+    /// `strongroom.upload-status`.
+    #[serde(rename = "type")]
+    kind: String,
+    format_version: u32,
+    status: TransferStatus,
+    /// The signed receipt and checkpoint (accepted).
+    signed: Option<String>,
+    /// The ledger size when the checks began.
+    checked_from: Option<u64>,
+}
+
+/// Errors keeping the transfers' status.
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    /// A status file could not be read or written.
+    #[error("transfer status file {path}")]
+    Io {
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store could not be read while settling a check the server stopped in.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The ledger could not be read while settling a check the server stopped in.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::log::LedgerError),
+}
+
+/// The transfers this server received (kept in its home), and the background checks still
+/// running.
 #[derive(Default)]
 pub struct Jobs {
     map: std::sync::Mutex<HashMap<String, TransferStatus>>,
@@ -67,13 +113,125 @@ pub struct Jobs {
     running: AtomicUsize,
     /// One intake at a time: intake holds the store's writer lock while it commits.
     intake: tokio::sync::Mutex<()>,
+    /// Where the status files are (`None`: kept in memory only).
+    dir: Option<PathBuf>,
+}
+
+/// The folder of the status files in a home.
+pub fn status_dir(home: &Path) -> PathBuf {
+    home.join("server").join("transfers")
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a part:
+/// a temporary file, fsync, rename, fsync of the folder.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 impl Jobs {
-    fn put(&self, s: TransferStatus) {
+    /// The transfers received by earlier runs of the server on this home, with any check
+    /// that was still running when it stopped settled now: `accepted` (with its receipt)
+    /// when its transfer record reached the store during the check (the commit point was
+    /// passed before the status could be written), else `abandoned` with the reason (the
+    /// store's recovery removed whatever it had written) and its leftover upload removed.
+    pub async fn load(
+        home: &Path,
+        store: &crate::store::Store,
+        staging: &Path,
+    ) -> Result<Jobs, JobsError> {
+        let dir = status_dir(home);
+        let jobs = Jobs {
+            dir: Some(dir.clone()),
+            ..Jobs::default()
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(jobs),
+            Err(source) => return Err(JobsError::Io { path: dir, source }),
+        };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| JobsError::Io { path, source }
+        };
+        let mut recovered = false;
+        for entry in entries {
+            let path = entry.map_err(io(&dir))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                // A temporary file of a write cut short: the previous status stands.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let Ok(saved) = serde_json::from_slice::<SavedStatus>(&bytes) else {
+                tracing::warn!(file = %path.display(), "not a transfer status file; ignored");
+                continue;
+            };
+            let mut s = saved.status;
+            s.signed = saved.signed;
+            s.checked_from = saved.checked_from;
+            if s.state == "checking" {
+                if !recovered {
+                    // A check cut short may have passed its commit point without its transfer
+                    // record (recovery puts it), or left a write that recovery removes.
+                    recover(store).await?;
+                    recovered = true;
+                }
+                settle(&mut s, store).await?;
+                let _ = std::fs::remove_file(
+                    staging.join("uploads").join(format!("upload-{}.pkg", s.id)),
+                );
+                jobs.put(s)?;
+            } else if let Ok(mut m) = jobs.map.lock() {
+                m.insert(s.id.clone(), s);
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Keeps `s` in memory, and durably in the home when it has one (the error says it could
+    /// not be written; the status is in memory all the same).
+    fn put(&self, s: TransferStatus) -> Result<(), JobsError> {
+        let saved = self.save(&s);
         if let Ok(mut m) = self.map.lock() {
             m.insert(s.id.clone(), s);
         }
+        saved
+    }
+
+    /// [`Jobs::put`] where a failure to keep the status can only be logged (the outcome
+    /// itself is in the store whatever happens here).
+    fn put_logged(&self, s: TransferStatus) {
+        let id = s.id.clone();
+        if let Err(e) = self.put(s) {
+            tracing::error!(error = %anyhow_like(&e), transfer = %id, "the transfer's status could not be kept in the home");
+        }
+    }
+
+    /// Writes the status file of `s`, durably.
+    fn save(&self, s: &TransferStatus) -> Result<(), JobsError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let path = dir.join(format!("{}.json", s.id));
+        let saved = SavedStatus {
+            kind: "strongroom.upload-status".into(),
+            format_version: STATUS_FORMAT_VERSION,
+            status: s.clone(),
+            signed: s.signed.clone(),
+            checked_from: s.checked_from,
+        };
+        let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
+        write_durably(&path, &bytes).map_err(|source| JobsError::Io { path, source })
     }
 
     fn get(&self, id: &str) -> Option<TransferStatus> {
@@ -113,6 +271,65 @@ impl Jobs {
             tasks.abort_all();
         }
     }
+}
+
+/// Settles interrupted writes (the ledger's, then the store's) under the writer lock.
+async fn recover(store: &crate::store::Store) -> Result<(), JobsError> {
+    let lock = store
+        .lock_writer_waiting("strongroom-serve", crate::ledger::commit::EVENT_LOCK_WAIT)
+        .await?;
+    let result = async {
+        let ledger = crate::ledger::commit::open(store).await?;
+        ledger.recover(&lock).await?;
+        store.recover(&lock).await?;
+        Ok::<(), JobsError>(())
+    }
+    .await;
+    let released = lock.release().await;
+    result?;
+    released?;
+    Ok(())
+}
+
+/// Settles a check the server stopped in (see [`Jobs::load`]).
+async fn settle(s: &mut TransferStatus, store: &crate::store::Store) -> Result<(), JobsError> {
+    s.finished_at = Some(crate::store::now_rfc3339());
+    if let (Some(agency), Some(ext), Some(from)) =
+        (&s.agency_code, &s.external_identifier, s.checked_from)
+    {
+        // Only what the published ledger covers counts (a record past it was rolled back).
+        let size = store.ledger_size().await?;
+        let path = intake::transfer_record_path(agency, ext);
+        let rec = store
+            .get_bytes(&path)
+            .await?
+            .and_then(|b| serde_json::from_slice::<crate::intake::receipt::TransferRecord>(&b).ok())
+            .filter(|r| r.ledger_index >= from && r.ledger_index < size);
+        if let Some(rec) = rec {
+            let ledger = crate::ledger::commit::open(store).await?;
+            let checkpoint = ledger.checkpoint_at(rec.tree_size).await?.map(|c| c.note);
+            s.state = "accepted".into();
+            s.receipt = rec
+                .receipt
+                .lines()
+                .next()
+                .and_then(|l| serde_json::from_str(l).ok());
+            s.signed = Some(format!(
+                "{}\n{}",
+                rec.receipt,
+                checkpoint.unwrap_or_default()
+            ));
+            tracing::info!(transfer = %s.id, "a transfer the server stopped checking had been accepted");
+            return Ok(());
+        }
+    }
+    s.state = "abandoned".into();
+    s.error = Some(format!(
+        "the server stopped while this transfer was being checked (submitted {}); nothing of it was stored (the archive's recovery removed what the check had written before its ledger entry): submit the package again",
+        s.submitted_at
+    ));
+    tracing::warn!(transfer = %s.id, "a transfer the server stopped checking is abandoned");
+    Ok(())
 }
 
 /// The upload routes (their own timeout; the size is checked while streaming).
@@ -224,15 +441,21 @@ pub async fn upload(
         report: None,
         error: None,
         signed: None,
+        checked_from: None,
     };
-    state.jobs.put(status.clone());
+    // Acknowledged only once its status is durable in the home (a restart still answers).
+    let (st, saved) = (state.clone(), status.clone());
+    tokio::task::spawn_blocking(move || st.jobs.put(saved))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
     state.jobs.running.fetch_add(1, Ordering::Relaxed);
     let st = state.clone();
     let handle = tokio::runtime::Handle::current();
     // Intake's future is not `Send` (closures over borrowed streams inside), so it runs on a
     // blocking thread of its own, driven by this runtime.
     state.jobs.tasks.lock().await.spawn_blocking(move || {
-        let result = handle.block_on(check(&st, &p, &guard.0));
+        let result = handle.block_on(check(&st, &p, &id, &guard.0));
         drop(guard);
         if matches!(result, Ok(Checked::Outcome(Outcome::Accepted { .. }))) {
             // Searchable when reported accepted; and searches find the index caught up
@@ -255,43 +478,61 @@ enum Checked {
     Refused(String),
 }
 
-/// Agency-Code of an unpacked bag, from its bag-info.txt.
-fn agency_code_of(bag: &Path) -> Option<String> {
+/// A bag-info.txt value of an unpacked bag.
+fn bag_info(bag: &Path, name: &str) -> Option<String> {
     let text = std::fs::read_to_string(bag.join("bag-info.txt")).ok()?;
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        (k.trim() == "Agency-Code").then(|| v.trim().to_string())
+        (k.trim() == name).then(|| v.trim().to_string())
     })
 }
 
-async fn check(state: &AppState, p: &Principal, path: &Path) -> Result<Checked, String> {
+async fn check(state: &AppState, p: &Principal, id: &str, path: &Path) -> Result<Checked, String> {
     let _one = state.jobs.intake.lock().await;
     let home = &state.home;
     let mut package = path.to_path_buf();
-    // An agency may only transfer its own records: look at bag-info before intake stores
-    // anything, and hand intake the folder already unpacked.
+    // Look at bag-info before intake stores anything: an agency may only transfer its own
+    // records, and the status names the transfer (so that a restart can tell whether a check
+    // it stopped in was committed). Intake is handed the folder already unpacked.
     let mut _unpacked = None;
-    if let Role::Agency(code) = &p.role {
-        let (pkg, staging, limits) = (path.to_path_buf(), home.staging_dir(), home.limits());
-        let u = tokio::task::spawn_blocking(move || crate::package::open(&pkg, &staging, &limits))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("{:#}", anyhow_like(&e)))?;
-        if u.is_safe() {
-            match agency_code_of(&u.root) {
-                Some(a) if &a == code => {
-                    package = u.root.clone();
-                    _unpacked = Some(u);
-                }
-                Some(a) => {
+    let (pkg, staging, limits) = (path.to_path_buf(), home.staging_dir(), home.limits());
+    let opened = tokio::task::spawn_blocking(move || crate::package::open(&pkg, &staging, &limits))
+        .await
+        .map_err(|e| e.to_string())?;
+    match opened {
+        Ok(u) if u.is_safe() => {
+            let agency = bag_info(&u.root, "Agency-Code");
+            if let (Role::Agency(code), Some(a)) = (&p.role, &agency) {
+                if a != code {
                     return Ok(Checked::Refused(format!(
-                    "the package's Agency-Code is {a}; the user {} may transfer only for {code}",
-                    p.user
-                )))
+                        "the package's Agency-Code is {a}; the user {} may transfer only for {code}",
+                        p.user
+                    )));
                 }
-                None => {} // intake reports the missing bag-info in full
+            }
+            let ext = bag_info(&u.root, "External-Identifier");
+            package = u.root.clone();
+            _unpacked = Some(u);
+            if let Some(mut s) = state.jobs.get(id) {
+                s.agency_code = agency;
+                s.external_identifier = ext;
+                s.checked_from = Some(state.store.ledger_size().await.map_err(|e| {
+                    tracing::error!(error = %anyhow_like(&e), "the ledger's size cannot be read");
+                    "the archive's ledger cannot be read; nothing was stored (the error is in the server's log)".to_string()
+                })?);
+                // Durable before intake may commit anything.
+                state.jobs.put(s).map_err(|e| {
+                    tracing::error!(error = %anyhow_like(&e), "the transfer's status cannot be kept");
+                    "the server cannot keep the transfer's status; nothing was stored (the error is in the server's log)".to_string()
+                })?;
             }
         }
+        // Intake reports an unsafe or unreadable package in full.
+        Ok(_) => {}
+        Err(e) if matches!(p.role, Role::Agency(_)) => {
+            return Err(format!("{:#}", anyhow_like(&e)));
+        }
+        Err(_) => {}
     }
     let opts = IntakeOptions {
         limits: home.limits(),
@@ -392,7 +633,7 @@ fn finish(state: &AppState, id: &str, result: Result<Checked, String>) {
         // Intake wrote the primary; replication is queued, never waited for.
         state.replicator.poke();
     }
-    state.jobs.put(s);
+    state.jobs.put_logged(s);
 }
 
 fn find(state: &AppState, p: &Principal, id: &str) -> Result<TransferStatus, ApiError> {
@@ -480,7 +721,7 @@ pub struct AcceptedTransfer {
 pub struct TransferList {
     /// Every accepted transfer in the store the caller may see.
     pub accepted: Vec<AcceptedTransfer>,
-    /// Uploads this server received (since it started) that the caller may see.
+    /// Uploads this server received (kept in its home across restarts) that the caller may see.
     pub received: Vec<TransferStatus>,
 }
 
