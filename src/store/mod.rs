@@ -438,19 +438,9 @@ impl Store {
         &self,
         path: &Path,
     ) -> Result<Option<(T, object_store::UpdateVersion)>, StoreError> {
-        let r = match self.os.get(path).await {
-            Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(StoreError::backend("get", path, e)),
+        let Some((bytes, version)) = self.get_bytes_versioned(path).await? else {
+            return Ok(None);
         };
-        let version = object_store::UpdateVersion {
-            e_tag: r.meta.e_tag.clone(),
-            version: r.meta.version.clone(),
-        };
-        let bytes = r
-            .bytes()
-            .await
-            .map_err(|e| StoreError::backend("get", path, e))?;
         let value = serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
             path: path.to_string(),
             source,
