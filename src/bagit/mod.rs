@@ -19,6 +19,38 @@ use crate::findings::Finding;
 pub use create::create_bag;
 pub use validate::validate;
 
+/// The `bag-info.txt` elements of an unpacked bag, read as [`validate`] reads them (the
+/// declared tag-file encoding, continuation lines joined), without validating anything
+/// else: for a look at who sent a package before it is checked. Empty when the bag has no
+/// readable bag-info; problems are left for [`validate`] to report.
+pub fn read_info(root: &std::path::Path) -> Vec<(String, String)> {
+    let mut ignored = Vec::new();
+    let decl = std::fs::read(root.join("bagit.txt"))
+        .map(|b| text::parse_declaration(&b, &mut ignored))
+        .ok();
+    let v1 = decl
+        .as_ref()
+        .and_then(|d| d.version)
+        .unwrap_or(text::Version::V1_0)
+        .is_rfc8493();
+    let encoding = match decl.as_ref().map(|d| d.encoding_text.as_str()) {
+        None | Some("") => text::Encoding::Utf8,
+        Some(label) => text::Encoding::from_label(label),
+    };
+    std::fs::read(root.join("bag-info.txt"))
+        .ok()
+        .and_then(|b| text::decode(&b, &encoding, "bag-info.txt", &mut ignored))
+        .map(|t| text::parse_info(&t, "bag-info.txt", v1, &mut ignored))
+        .unwrap_or_default()
+}
+
+/// The first value of `label` (compared case-insensitively) among bag-info elements.
+pub fn info_value<'a>(info: &'a [(String, String)], label: &str) -> Option<&'a str> {
+    info.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(label))
+        .map(|(_, v)| v.as_str())
+}
+
 /// How [`validate`] works. The default computes nothing extra and uses every core.
 #[derive(Debug, Clone, Default)]
 pub struct ValidateOptions {
@@ -69,10 +101,7 @@ pub struct Bag {
 impl Bag {
     /// The first value of a bag-info element; labels compare case-insensitively.
     pub fn info_value(&self, key: &str) -> Option<&str> {
-        self.info
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        info_value(&self.info, key)
     }
 
     /// Every value of a bag-info element, in file order; labels compare case-insensitively.
@@ -144,6 +173,28 @@ mod tests {
     use super::*;
     use std::fs;
     use std::path::Path;
+
+    #[test]
+    fn read_info_reads_labels_as_validate_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path().join("bagit.txt"),
+            "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+        )
+        .expect("write");
+        fs::write(
+            dir.path().join("bag-info.txt"),
+            "agency-code: 11330100MB0000001Y\nExternal-Identifier: YJ-2016\n  -0001\n",
+        )
+        .expect("write");
+        let info = read_info(dir.path());
+        assert_eq!(info_value(&info, "Agency-Code"), Some("11330100MB0000001Y"));
+        assert_eq!(
+            info_value(&info, "External-Identifier"),
+            Some("YJ-2016 -0001")
+        );
+        assert!(read_info(&dir.path().join("none")).is_empty());
+    }
 
     fn codes(r: &BagReport) -> Vec<String> {
         r.findings.iter().map(|f| f.code.clone()).collect()

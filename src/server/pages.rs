@@ -177,6 +177,20 @@ fn page(lang: Lang, who: Option<&Principal>, title: &str, body: Markup) -> Marku
     }
 }
 
+/// The refusal page (403) for a visitor whose role lacks `cap`, naming what the role cannot
+/// do (`(zh, en)`); None when it may.
+fn refuse_unless(v: &Visitor, cap: Capability, what: (&str, &str)) -> Option<Response> {
+    if cap.allowed(&v.p.role) {
+        None
+    } else {
+        Some(error_page(
+            v.lang,
+            Some(&v.p),
+            ApiError::forbidden(v.lang.t(what.0, what.1)),
+        ))
+    }
+}
+
 fn error_page(lang: Lang, who: Option<&Principal>, e: ApiError) -> Response {
     let status = e.status;
     let title = lang.t("出错了", "Something went wrong");

@@ -478,15 +478,6 @@ enum Checked {
     Refused(String),
 }
 
-/// A bag-info.txt value of an unpacked bag.
-fn bag_info(bag: &Path, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(bag.join("bag-info.txt")).ok()?;
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        (k.trim() == name).then(|| v.trim().to_string())
-    })
-}
-
 async fn check(state: &AppState, p: &Principal, id: &str, path: &Path) -> Result<Checked, String> {
     let _one = state.jobs.intake.lock().await;
     let home = &state.home;
@@ -501,7 +492,9 @@ async fn check(state: &AppState, p: &Principal, id: &str, path: &Path) -> Result
         .map_err(|e| e.to_string())?;
     match opened {
         Ok(u) if u.is_safe() => {
-            let agency = bag_info(&u.root, "Agency-Code");
+            let info = crate::bagit::read_info(&u.root);
+            let value = |label| crate::bagit::info_value(&info, label).map(String::from);
+            let agency = value("Agency-Code");
             if let (Role::Agency(code), Some(a)) = (&p.role, &agency) {
                 if a != code {
                     return Ok(Checked::Refused(format!(
@@ -510,7 +503,7 @@ async fn check(state: &AppState, p: &Principal, id: &str, path: &Path) -> Result
                     )));
                 }
             }
-            let ext = bag_info(&u.root, "External-Identifier");
+            let ext = value("External-Identifier");
             package = u.root.clone();
             _unpacked = Some(u);
             if let Some(mut s) = state.jobs.get(id) {

@@ -14,7 +14,7 @@ use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{enc, error_page, page, Lang, Visitor};
+use super::{enc, error_page, page, refuse_unless, Lang, Visitor};
 use crate::copy::grant::{self, GrantStatus};
 use crate::server::authz::Capability;
 use crate::server::copies_api::{self as capi, NewCopy};
@@ -35,18 +35,14 @@ pub fn nav(lang: Lang) -> Markup {
 
 /// The refusal page (403) for a visitor whose role lacks `cap`, if it does.
 fn gate(v: &Visitor, cap: Capability) -> Option<Response> {
-    if cap.allowed(&v.p.role) {
-        None
-    } else {
-        Some(error_page(
-            v.lang,
-            Some(&v.p),
-            ApiError::forbidden(v.lang.t(
-                "您的角色不能处理调阅副本。",
-                "Your role cannot work on copies for courts.",
-            )),
-        ))
-    }
+    refuse_unless(
+        v,
+        cap,
+        (
+            "您的角色不能处理调阅副本。",
+            "Your role cannot work on copies for courts.",
+        ),
+    )
 }
 
 /// A record page link whose read is recorded with the copy as its purpose.

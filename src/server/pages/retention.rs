@@ -14,7 +14,7 @@ use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{enc, error_page, page, Lang, Visitor};
+use super::{enc, error_page, page, refuse_unless, Lang, Visitor};
 use crate::retention::state::DueItem;
 use crate::retention::RetentionState;
 use crate::server::authz::Capability;
@@ -44,18 +44,14 @@ pub fn nav(lang: Lang) -> Markup {
 
 /// The refusal page (403) for a visitor whose role lacks `cap`, if it does.
 fn gate(v: &Visitor, cap: Capability) -> Option<Response> {
-    if cap.allowed(&v.p.role) {
-        None
-    } else {
-        Some(error_page(
-            v.lang,
-            Some(&v.p),
-            ApiError::forbidden(v.lang.t(
-                "您的角色不能处理保管期限与处置。",
-                "Your role cannot work on retention and disposition.",
-            )),
-        ))
-    }
+    refuse_unless(
+        v,
+        cap,
+        (
+            "您的角色不能处理保管期限与处置。",
+            "Your role cannot work on retention and disposition.",
+        ),
+    )
 }
 
 fn items_table(lang: Lang, items: &[DueItem]) -> Markup {
