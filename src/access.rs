@@ -478,8 +478,7 @@ pub async fn new_metadata_version(
     change: MetadataChange,
 ) -> Result<Amendment, AccessError> {
     let ledger = crate::ledger::commit::open(store).await?;
-    ledger.recover(lock).await?;
-    store.recover(lock).await?;
+    crate::ledger::commit::recover(store, &ledger, lock, key).await?;
     let loc = locate(store, refcode).await?;
     let folder = loc.refcode.to_string();
     let (meta, findings) = record::check_record_json(&new_record_json, &folder);

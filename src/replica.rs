@@ -848,8 +848,7 @@ pub async fn repair(
     let mut locks = Vec::new();
     let result = async {
         let ledger = crate::ledger::commit::open(primary).await?;
-        ledger.recover(&lock).await?;
-        primary.recover(&lock).await?;
+        crate::ledger::commit::recover(primary, &ledger, &lock, key).await?;
         for r in replicas {
             locks.push(
                 r.store

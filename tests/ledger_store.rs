@@ -1366,3 +1366,269 @@ async fn the_claim_costs_one_put_per_append_and_one_get_per_size_read() {
         lock.release().await.expect("release");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fence: a writer stopped before its claim, whose write the next holder undoes
+// (docs/scale.md §2, "The fence").
+
+/// A record's version 1 at its place in the OCFL root, committed by entry `index`, with the
+/// `record.stored` entry that commits it.
+fn record_write(store: &Store, code: &str, index: u64) -> (strongroom::store::VersionWrite, Bytes) {
+    use strongroom::ocfl::inventory::{Inventory, NewFile, User};
+    let object_id = format!("urn:strongroom:{code}");
+    let body = format!("正文 of {code}\n").into_bytes();
+    let (d, _) = strongroom::digest::digest_reader(
+        &body[..],
+        &[
+            strongroom::digest::Algorithm::Sha256,
+            strongroom::digest::Algorithm::Sha512,
+        ],
+    )
+    .expect("digest");
+    let (inventory, to_write) = Inventory::next_version(
+        None,
+        &object_id,
+        &[NewFile {
+            logical_path: "files/正文.txt".into(),
+            sha512: d[&strongroom::digest::Algorithm::Sha512].clone(),
+            sha256: d[&strongroom::digest::Algorithm::Sha256].clone(),
+        }],
+        "2026-12-01T00:00:00Z".into(),
+        format!("移交 {}", strongroom::store::ledger_marker(index)),
+        User {
+            name: "A".into(),
+            address: None,
+        },
+    );
+    let inventory_sha512 =
+        hex::encode(ring::digest::digest(&ring::digest::SHA512, &inventory.to_json()).as_ref());
+    let files = to_write
+        .into_iter()
+        .map(|(content_path, _)| strongroom::store::StagedFile {
+            content_path,
+            size: body.len() as u64,
+            source: strongroom::store::FileSource::Bytes(Bytes::from(body.clone())),
+        })
+        .collect();
+    let write = strongroom::store::VersionWrite {
+        object_root: strongroom::intake::object_root(store, &object_id),
+        previous: None,
+        inventory,
+        files,
+    };
+    let event = strongroom::ledger::entry::Event::RecordStored {
+        reference_code: code.into(),
+        object_id,
+        version: "v1".into(),
+        inventory_sha512,
+        transfer: "AG/T-1".into(),
+    };
+    let entry = strongroom::ledger::entry::Entry::new(&event, "A", "2026-12-01T00:00:00Z");
+    (write, Bytes::from(entry.encode().expect("entry")))
+}
+
+/// The zombie stopped between its last confirmation and its claim, with its versions written:
+/// A writes record X's version 1 (its intent and every object) and is stopped right before
+/// its claim `ledger/next/3`; its lease runs out; B breaks the lock. B's store recovery alone
+/// (no key) leaves A's write in place, since A may still wake; B's keyed recovery appends one
+/// `writer.fenced` entry (its claim takes index 3) and only then rolls A's write back, and
+/// appends nothing else. A wakes: its claim finds B's, it reports `LockLost`, and nothing in
+/// the ledger names A's version; `ledger verify` and `verify` are clean; B's next append lands
+/// at 4. (Before the fence, A's claim on 3 succeeded and committed a version already deleted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_stopped_before_its_claim_is_fenced_before_its_write_is_undone() {
+    use strongroom::ledger::commit::{self, LedgerBatch};
+    use strongroom::store::{CommitPlan, StoreError};
+    for (name, store, _dir) in backends() {
+        let key = Arc::new(key());
+        store
+            .init(&strongroom::store::ArchiveInfo {
+                kind: "strongroom-archive".into(),
+                format_version: 1,
+                created: "2026-12-01T00:00:00Z".into(),
+                key_name: ORIGIN.into(),
+                verifier_key: key.verifier_key(),
+            })
+            .await
+            .expect("init");
+        let gate = Gate::new(store.backend().clone(), "ledger/next/");
+        let a_store = through(&store, &gate);
+        let a = Ledger::new(a_store.clone(), ORIGIN);
+        let a_lock = a_store.lock_writer("A").await.expect("A's lock");
+        let base = entries("base", 3);
+        a.append(&a_lock, &key, &base).await.expect("base");
+
+        let code = "0194-WS·2016-D30-BGS-0001";
+        let (write, entry) = record_write(&store, code, 3);
+        let root = write.object_root.clone();
+        let a_token = a_lock.info().token.clone();
+        gate.arm();
+        // A and B in one task (`Store::commit`'s future is not `Send`): A runs until the gate
+        // stops it before its claim, B does its part, then opens the gate.
+        let a_writes = async {
+            let batch = LedgerBatch::new(&a, &key, vec![entry.clone()]);
+            let plan = CommitPlan {
+                ledger_first: 3,
+                ledger_count: 1,
+                after_commit: vec![],
+            };
+            a_store
+                .commit(&a_lock, plan, &[write], &|_| {}, &batch)
+                .await
+        };
+        let b_breaks_in = async {
+            gate.wait_reached().await;
+            let inventory = strongroom::store::join(&root, "inventory.json");
+            assert!(
+                store.exists(&inventory).await.expect("head"),
+                "{name}: A's version is written"
+            );
+            lease_runs_out(&store).await;
+            let b = Ledger::new(store.clone(), ORIGIN);
+            let b_lock = store
+                .lock_writer("B")
+                .await
+                .expect("B breaks the stale lock");
+            // Without the key (`verify`, a server starting): A's write is left as it is.
+            let keyless = store.recover(&b_lock).await.expect("store recovery");
+            assert_eq!(keyless.unfenced.len(), 1, "{name}: {keyless:?}");
+            assert!(keyless.removed.is_empty(), "{name}: {keyless:?}");
+            assert!(store.exists(&inventory).await.expect("head"), "{name}");
+
+            let r = commit::recover(&store, &b, &b_lock, &key)
+                .await
+                .expect("B's recovery");
+            assert_eq!(r.fenced_at, Some(3), "{name}: {r:?}");
+            assert_eq!(r.store.removed, [format!("{root}@v1")], "{name}: {r:?}");
+            assert!(r.store.unfenced.is_empty(), "{name}: {r:?}");
+            assert!(
+                store.list_paths(&root).await.expect("list").is_empty(),
+                "{name}: A's version rolled back"
+            );
+            let fence = b.claim_at(3).await.expect("claim").expect("B's claim");
+            assert_eq!(fence.writer, b_lock.info().token, "{name}");
+            let fenced =
+                strongroom::ledger::entry::Entry::decode(&b.entry(3).await.expect("entry"))
+                    .expect("decode");
+            assert_eq!(fenced.kind, "writer.fenced", "{name}");
+            assert_eq!(
+                fenced.fields["writers"],
+                serde_json::json!([a_token]),
+                "{name}"
+            );
+            assert_eq!(
+                fenced.fields["versions"],
+                serde_json::json!([format!("{root}@v1")]),
+                "{name}"
+            );
+            assert_eq!(b.size().await.expect("size"), 4, "{name}: the fence only");
+            // A wakes: its claim on 3 finds B's.
+            gate.release();
+            (b, b_lock)
+        };
+        let (r, (b, b_lock)) = tokio::join!(a_writes, b_breaks_in);
+        let err = r.expect_err("A committed nothing");
+        assert!(
+            matches!(&err, StoreError::CommitPoint(e)
+                if matches!(e.downcast_ref::<log::LedgerError>(),
+                    Some(log::LedgerError::Store(StoreError::LockLost)))),
+            "{name}: {err:?}"
+        );
+        assert!(!a_lock.is_held(), "{name}");
+        assert_eq!(b.size().await.expect("size"), 4, "{name}");
+        for (i, e) in b.entries(0, 4).await.expect("entries").iter().enumerate() {
+            assert_ne!(e, &entry, "{name}: entry {i} is A's");
+        }
+        assert!(
+            store.list_paths(&root).await.expect("list").is_empty(),
+            "{name}: A wrote nothing more"
+        );
+        let report = b
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("ledger verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+
+        // B goes on: no `Overtaken`.
+        let next = b
+            .append(&b_lock, &key, &entries("B", 2))
+            .await
+            .expect("B appends");
+        assert_eq!(next.first_index, 4, "{name}");
+        b_lock.release().await.expect("release");
+        let v = strongroom::verify::verify(&store, &[], "auditor", None)
+            .await
+            .expect("verify");
+        assert!(v.damage.is_empty(), "{name}: {:#?}", v.damage);
+    }
+}
+
+/// What a writer's start-up recovery costs in requests when nothing was left behind: on S3
+/// (moto) the ledger's search for garbage beyond the edge lists one folder per level and kind
+/// instead of probing 18 tile indices each (which `memory://` still does: there a request is
+/// a function call), and it still finds garbage planted beyond the edge.
+#[tokio::test]
+async fn a_writer_start_on_s3_lists_instead_of_probing() {
+    for (name, store, _dir) in backends() {
+        if name == "file" {
+            continue;
+        }
+        let counts = Arc::new(Counts::default());
+        let counted = Store::with_backend(
+            Arc::new(Counting {
+                inner: store.backend().clone(),
+                counts: counts.clone(),
+            }),
+            Arc::new(strongroom::store::Volatile),
+            store.url(),
+        );
+        let ledger = Ledger::new(counted.clone(), ORIGIN);
+        let key = key();
+        let lock = take_lock(&counted).await;
+        let all = entries("base", 600);
+        ledger.append(&lock, &key, &all).await.expect("append");
+        counts.take();
+        let fresh = Ledger::new(counted.clone(), ORIGIN);
+        let r = fresh.recover(&lock).await.expect("ledger recovery");
+        assert!(r.removed.is_empty(), "{name}: {r:?}");
+        let ledger_counts = counts.take();
+        let s = counted.recover(&lock).await.expect("store recovery");
+        assert!(s.is_clean(), "{name}: {s:?}");
+        let store_counts = counts.take();
+        eprintln!(
+            "{name}: writer start at 600 entries: ledger recovery {} GET, {} HEAD, {} PUT, {} \
+             LIST/other; store recovery {} GET, {} HEAD, {} PUT, {} LIST/other",
+            ledger_counts.0,
+            ledger_counts.1,
+            ledger_counts.2,
+            ledger_counts.3,
+            store_counts.0,
+            store_counts.1,
+            store_counts.2,
+            store_counts.3
+        );
+        // The store's: `ledger/checkpoint` and `ledger/next/<size>` (the size), one LIST of
+        // `intents/`, `removals/` and `staging/` each.
+        assert_eq!(store_counts, (2, 0, 0, 3), "{name}");
+        if name == "s3" {
+            // Levels 0 (tiles, bundles), 1 and 2 (empty: the end), and `checkpoints/` after
+            // the published size: 5 LISTs; no HEAD.
+            assert_eq!((ledger_counts.1, ledger_counts.3), (0, 5), "{name}");
+        } else {
+            assert!(ledger_counts.1 + ledger_counts.3 > 50, "{name}: the probe");
+        }
+
+        // Garbage beyond the edge, as a crashed append of a store written before claims left
+        // it, is found the same way.
+        let lost = entries("lost", 300);
+        let garbage = crashed_append(&counted, &all, &lost).await;
+        let r = fresh.recover(&lock).await.expect("recover");
+        assert_eq!(r.removed, garbage, "{name}");
+        let report = fresh
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        lock.release().await.expect("release");
+    }
+}

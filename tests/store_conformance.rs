@@ -218,6 +218,7 @@ async fn versions_commit_and_uncommitted_ones_are_invisible() {
             versions: vec![(root.to_string(), 3)],
             actor: "t".into(),
             started: "2026-01-01T00:00:00Z".into(),
+            writer: String::new(),
         };
         s.put_create(&Path::from("intents/crash.json"), store::pretty(&intent))
             .await
@@ -287,6 +288,7 @@ async fn versions_commit_and_uncommitted_ones_are_invisible() {
             versions: vec![(root.to_string(), 3)],
             actor: "t".into(),
             started: "2026-01-01T00:00:00Z".into(),
+            writer: String::new(),
         };
         s.put_create(&Path::from("intents/late.json"), store::pretty(&intent))
             .await

@@ -304,8 +304,7 @@ async fn commit_transfer(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, IntakeError> {
     let ledger = crate::ledger::commit::open(store).await?;
-    ledger.recover(lock).await?;
-    store.recover(lock).await?;
+    crate::ledger::commit::recover(store, &ledger, lock, key).await?;
     let record_path =
         transfer_record_path(&transfer_id.agency_code, &transfer_id.external_identifier);
     // Checked again under the lock: another writer may have committed since.

@@ -27,6 +27,80 @@ pub fn encode_all(events: &[Event], actor: &str, time: &str) -> Result<Vec<Bytes
         .collect()
 }
 
+/// What a writer's start-up recovery did: the ledger's, the fence (if one was needed), the
+/// store's.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// The ledger's recovery.
+    pub ledger: crate::ledger::LedgerRecovery,
+    /// The `writer.fenced` entry's index, when writes of a writer that may still wake up were
+    /// found and it was fenced.
+    pub fenced_at: Option<u64>,
+    /// The store's recovery (after the fence).
+    pub store: crate::store::RecoveryReport,
+}
+
+/// Start-up recovery of a writer holding the archive's key, under `lock`: the ledger's (roll
+/// claimed batches forward, sweep), then the store's. A write that the store's recovery left
+/// in place because its writer may still wake up and claim its ledger index (its lock was
+/// broken when its lease ran out, not because it died: `RecoveryReport::unfenced`) is fenced
+/// first: one `writer.fenced` entry is appended through the ordinary claim, taking that
+/// index, so the writer's own claim can no longer succeed (it stops with `LockLost`); then the
+/// store's recovery runs again and undoes the write. Costs nothing when nothing was left
+/// behind. If the writer wakes and claims first, the fence finds its claim (`Overtaken`): its
+/// batch is committed, and the store's recovery then keeps its write.
+pub async fn recover(
+    store: &Store,
+    ledger: &Ledger,
+    lock: &WriterLock,
+    key: &ArchiveKey,
+) -> Result<Recovered, LedgerError> {
+    let mut done = Recovered {
+        ledger: ledger.recover(lock).await?,
+        ..Recovered::default()
+    };
+    done.store = store.recover(lock).await?;
+    if done.store.unfenced.is_empty() {
+        return Ok(done);
+    }
+    let left = std::mem::take(&mut done.store.unfenced);
+    let mut writers: Vec<String> = left.iter().map(|u| u.writer.clone()).collect();
+    writers.sort();
+    writers.dedup();
+    let versions: Vec<String> = left.iter().flat_map(|u| u.versions.clone()).collect();
+    let mut writes: Vec<String> = left.iter().map(|u| u.path.clone()).collect();
+    writes.truncate(super::entry::FENCED_VERSIONS_LISTED);
+    let event = Event::WriterFenced {
+        writers,
+        versions_count: versions.len() as u64,
+        versions: versions
+            .into_iter()
+            .take(super::entry::FENCED_VERSIONS_LISTED)
+            .collect(),
+        writes,
+    };
+    let entries = encode_all(
+        std::slice::from_ref(&event),
+        &lock.info().actor,
+        &crate::store::now_rfc3339(),
+    )?;
+    match ledger.append(lock, key, &entries).await {
+        Ok(a) => done.fenced_at = Some(a.first_index),
+        // The writer woke and claimed first: its batch is committed, and the store's recovery
+        // below keeps its write.
+        Err(LedgerError::Overtaken { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let again = store.recover(lock).await?;
+    done.store.completed += again.completed;
+    done.store.removed.extend(again.removed);
+    done.store.staging_removed += again.staging_removed;
+    done.store.orphans_removed += again.orphans_removed;
+    // Still unfenced: planned past the ledger's end (nothing a fence at the end can take).
+    done.store.unfenced = again.unfenced;
+    Ok(done)
+}
+
 /// How long an event waits for a writer (e.g. a transfer being stored) to release the lock.
 pub const EVENT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -42,8 +116,7 @@ pub async fn append_event(
     let lock = store.lock_writer_waiting(actor, EVENT_LOCK_WAIT).await?;
     let result = async {
         let ledger = open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
+        recover(store, &ledger, &lock, key).await?;
         ledger.append(&lock, key, entries).await
     }
     .await;
@@ -150,8 +223,7 @@ where
     let lock = store.lock_writer_waiting(actor, EVENT_LOCK_WAIT).await?;
     let result = async {
         let ledger = open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
+        recover(store, &ledger, &lock, key).await?;
         let state = load(store).await?;
         let index = ledger.size().await?;
         let change_id = crate::store::random_hex(8);

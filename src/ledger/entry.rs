@@ -571,6 +571,21 @@ pub enum Event {
         /// `sha256:` of the revocation document as stored.
         document_sha256: String,
     },
+    /// `writer.fenced` (写入者隔离): recovery found writes left by writers whose lock was
+    /// broken while they may still be alive (a lease run out, not a dead process), and fences
+    /// them before undoing those writes: this entry's claim takes the ledger index their
+    /// batches planned, so a writer that wakes up can no longer commit them.
+    WriterFenced {
+        /// The lock tokens of the writers fenced.
+        writers: Vec<String>,
+        /// The versions undone after this entry, as `object_root@vN` (a removal has none); at
+        /// most [`FENCED_VERSIONS_LISTED`], so that the entry fits a bundle.
+        versions: Vec<String>,
+        /// How many versions are undone in all.
+        versions_count: u64,
+        /// The intents and removals left behind, as store paths.
+        writes: Vec<String>,
+    },
 }
 
 impl Event {
@@ -1044,10 +1059,26 @@ impl Event {
                 put("document_sha256", document_sha256.as_str().into());
                 "copy.revoked"
             }
+            Event::WriterFenced {
+                writers,
+                versions,
+                versions_count,
+                writes,
+            } => {
+                put("writers", writers.clone().into());
+                put("versions", versions.clone().into());
+                put("versions_count", (*versions_count).into());
+                put("writes", writes.clone().into());
+                "writer.fenced"
+            }
         };
         (kind, m)
     }
 }
+
+/// At most this many versions are named in a `writer.fenced` entry (a crashed transfer of
+/// thousands of records would not fit an entry); `versions_count` gives them all.
+pub const FENCED_VERSIONS_LISTED: usize = 100;
 
 /// The types an entry records a new object version with, and so the ones `verify` matches
 /// against the OCFL store.

@@ -195,6 +195,9 @@ pub enum LedgerError {
     /// A text is not a C2SP `tlog-proof`.
     #[error("not a C2SP tlog-proof: {0}")]
     ProofFormat(String),
+    /// An entry the ledger writes itself (the recovery's `writer.fenced`) could not be encoded.
+    #[error(transparent)]
+    Entry(#[from] super::entry::EntryError),
 }
 
 fn inconsistent(path: impl fmt::Display, message: impl Into<String>) -> LedgerError {
@@ -1507,49 +1510,13 @@ impl Ledger {
         let mut garbage: Vec<Path> = Vec::new();
         for level in 0..=MAX_LEVEL {
             let count = tiles::hashes_at_level(TreeSize(size), level);
-            let edge = count / FULL;
-            let width = count % FULL;
-            let mut found_at_level = false;
-            let mut empty_run = 0;
-            let mut index = edge;
-            while empty_run < RECOVER_PROBE {
-                let mut found = false;
-                let mut bases = vec![format!("tile/{level}/{}", tiles::encode_index(index))];
-                if level == 0 {
-                    bases.push(format!("tile/entries/{}", tiles::encode_index(index)));
-                }
-                for base in bases {
-                    for p in self
-                        .store
-                        .list_paths(&ledger_path(&format!("{base}.p")))
-                        .await?
-                    {
-                        let w = p.filename().and_then(|f| f.parse::<u64>().ok());
-                        match w {
-                            Some(w) if index == edge && w <= width => {}
-                            Some(w) if (1..FULL).contains(&w) => {
-                                garbage.push(p);
-                                found = true;
-                            }
-                            _ => report
-                                .warnings
-                                .push(format!("{p} is not a ledger object; left as it is")),
-                        }
-                    }
-                    let full = ledger_path(&base);
-                    if self.store.exists(&full).await? {
-                        garbage.push(full);
-                        found = true;
-                    }
-                }
-                if found {
-                    found_at_level = true;
-                    empty_run = 0;
-                } else {
-                    empty_run += 1;
-                }
-                index += 1;
-            }
+            let found_at_level = if self.store.kind() == BackendKind::S3 {
+                self.garbage_listed(level, count, &mut garbage, &mut report)
+                    .await?
+            } else {
+                self.garbage_probed(level, count, &mut garbage, &mut report)
+                    .await?
+            };
             if count == 0 && !found_at_level {
                 break;
             }
@@ -1571,6 +1538,149 @@ impl Ledger {
             report.size = claim.new;
         }
         Ok(report)
+    }
+
+    /// Recovery's garbage search at one level by probing (local and memory stores, where a
+    /// request is a system call): from the edge tile on, the `.p/` folder is listed and the
+    /// full tile looked at, index by index, until [`RECOVER_PROBE`] consecutive indices hold
+    /// nothing. Pushes what it finds to `garbage`; true if anything was found.
+    async fn garbage_probed(
+        &self,
+        level: u8,
+        count: u64,
+        garbage: &mut Vec<Path>,
+        report: &mut LedgerRecovery,
+    ) -> Result<bool, LedgerError> {
+        let edge = count / FULL;
+        let width = count % FULL;
+        let mut found_at_level = false;
+        let mut empty_run = 0;
+        let mut index = edge;
+        while empty_run < RECOVER_PROBE {
+            let mut found = false;
+            let mut bases = vec![format!("tile/{level}/{}", tiles::encode_index(index))];
+            if level == 0 {
+                bases.push(format!("tile/entries/{}", tiles::encode_index(index)));
+            }
+            for base in bases {
+                for p in self
+                    .store
+                    .list_paths(&ledger_path(&format!("{base}.p")))
+                    .await?
+                {
+                    let w = p.filename().and_then(|f| f.parse::<u64>().ok());
+                    match w {
+                        Some(w) if index == edge && w <= width => {}
+                        Some(w) if (1..FULL).contains(&w) => {
+                            garbage.push(p);
+                            found = true;
+                        }
+                        _ => report
+                            .warnings
+                            .push(format!("{p} is not a ledger object; left as it is")),
+                    }
+                }
+                let full = ledger_path(&base);
+                if self.store.exists(&full).await? {
+                    garbage.push(full);
+                    found = true;
+                }
+            }
+            if found {
+                found_at_level = true;
+                empty_run = 0;
+            } else {
+                empty_run += 1;
+            }
+            index += 1;
+        }
+        Ok(found_at_level)
+    }
+
+    /// Recovery's garbage search at one level on S3, where every request is a round trip:
+    /// one LIST per group of 1,000 tile indices (a folder of the tlog-tiles path encoding)
+    /// that the probe window touches, starting after the last committed full tile (S3
+    /// `start-after`), for the hash tiles and, at level 0, the entry bundles. The window is
+    /// the same as [`Ledger::garbage_probed`]'s: from the edge to [`RECOVER_PROBE`] indices past
+    /// the last garbage found. Typically 2 LISTs at level 0 and 1 above, instead of 18 LISTs
+    /// and 18 HEADs per level and kind.
+    async fn garbage_listed(
+        &self,
+        level: u8,
+        count: u64,
+        garbage: &mut Vec<Path>,
+        report: &mut LedgerRecovery,
+    ) -> Result<bool, LedgerError> {
+        let edge = count / FULL;
+        let width = u16::try_from(count % FULL).unwrap_or(0);
+        let mut kinds = vec![format!("tile/{level}")];
+        if level == 0 {
+            kinds.push("tile/entries".to_string());
+        }
+        let mut found_at_level = false;
+        for kind in kinds {
+            let mut upto = edge + RECOVER_PROBE;
+            let mut group = edge / 1000;
+            loop {
+                let first = group * 1000;
+                let encoded = tiles::encode_index(first);
+                let folder = match encoded.rsplit_once('/') {
+                    Some((dir, _)) => format!("{kind}/{dir}"),
+                    None => kind.clone(),
+                };
+                let prefix = ledger_path(&folder);
+                let listed: Vec<object_store::ObjectMeta> = if edge > first {
+                    let after = ledger_path(&format!("{kind}/{}", tiles::encode_index(edge - 1)));
+                    self.store
+                        .backend()
+                        .list_with_offset(Some(&prefix), &after)
+                        .try_collect()
+                        .await
+                } else {
+                    self.store.backend().list(Some(&prefix)).try_collect().await
+                }
+                .map_err(|source| StoreError::Backend {
+                    op: "list",
+                    path: prefix.to_string(),
+                    source,
+                })?;
+                for m in listed {
+                    let rel = m
+                        .location
+                        .as_ref()
+                        .strip_prefix(STORE_PREFIX)
+                        .and_then(|r| r.strip_prefix('/'))
+                        .unwrap_or_default();
+                    let tile = match Resource::parse(rel) {
+                        Ok(Resource::Tile(t)) | Ok(Resource::Entries(t)) if t.level() == level => t,
+                        _ => {
+                            report.warnings.push(format!(
+                                "{} is not a ledger object; left as it is",
+                                m.location
+                            ));
+                            continue;
+                        }
+                    };
+                    let committed = tile.index() < edge
+                        || (tile.index() == edge && tile.is_partial() && tile.width() <= width);
+                    if !committed {
+                        // Garbage within the window widens it, as a found index restarts the
+                        // probe's count; garbage far beyond it (listed in the same group) is
+                        // removed but does not widen it.
+                        if tile.index() < upto {
+                            upto = upto.max(tile.index() + RECOVER_PROBE);
+                        }
+                        garbage.push(m.location);
+                        found_at_level = true;
+                    }
+                }
+                group += 1;
+                if group * 1000 >= upto {
+                    break;
+                }
+            }
+        }
+        Ok(found_at_level)
     }
 
     /// `verify`'s walk along the claims chain from the latest checkpoint (read-only): a batch

@@ -382,8 +382,7 @@ async fn execute_locked(
     lock: &store::WriterLock,
 ) -> Result<Executed, RetentionError> {
     let ledger = crate::ledger::commit::open(store).await?;
-    ledger.recover(lock).await?;
-    store.recover(lock).await?;
+    crate::ledger::commit::recover(store, &ledger, lock, key).await?;
     let state = RetentionState::load(store).await?;
     let b = state
         .batches

@@ -292,8 +292,7 @@ pub async fn confirm(
         .await?;
     let result = async {
         let ledger = crate::ledger::commit::open(store).await?;
-        ledger.recover(&lock).await?;
-        store.recover(&lock).await?;
+        crate::ledger::commit::recover(store, &ledger, &lock, key).await?;
         let state = RetentionState::load(store).await?;
         let b = approved_transfer(&state, batch)?;
         let all: BTreeMap<String, RecordInfo> = all_records(store)

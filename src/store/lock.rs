@@ -161,25 +161,42 @@ fn is_stale(info: &LockInfo) -> bool {
     let expired = chrono::DateTime::parse_from_rfc3339(&info.expires)
         .map(|t| t < chrono::Utc::now())
         .unwrap_or(true);
-    if expired {
+    expired || is_dead(info)
+}
+
+/// Whether the holder is known to be dead: a process of this host that no longer runs, or of
+/// an earlier boot of it. A holder on another host, or one whose pid runs (even a pid reused
+/// by another program), may still wake up and write.
+fn is_dead(info: &LockInfo) -> bool {
+    if info.host != host_name() {
+        return false;
+    }
+    if !info.boot_id.is_empty() && info.boot_id != boot_id() {
         return true;
     }
-    if info.host == host_name() {
-        if !info.boot_id.is_empty() && info.boot_id != boot_id() {
-            return true;
-        }
-        let alive = rustix::process::Pid::from_raw(info.pid as i32)
-            .map(|pid| {
-                // EPERM means the process exists but is not ours: still alive.
-                match rustix::process::test_kill_process(pid) {
-                    Ok(()) => true,
-                    Err(e) => e == rustix::io::Errno::PERM,
-                }
-            })
-            .unwrap_or(false);
-        return !alive;
-    }
-    false
+    let alive = rustix::process::Pid::from_raw(info.pid as i32)
+        .map(|pid| {
+            // EPERM means the process exists but is not ours: still alive.
+            match rustix::process::test_kill_process(pid) {
+                Ok(()) => true,
+                Err(e) => e == rustix::io::Errno::PERM,
+            }
+        })
+        .unwrap_or(false);
+    !alive
+}
+
+/// `locks/broken/<token>.json`: the breaker (who won the right to delete the stale lock) and,
+/// since the fence (`docs/scale.md` §2), the holder it broke, so that a later recovery can
+/// tell a dead holder from one that may still wake up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BreakClaim {
+    #[serde(flatten)]
+    breaker: LockInfo,
+    /// The stale lock as found (absent in claims written before the fence, or when the lock
+    /// did not parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    broken: Option<LockInfo>,
 }
 
 impl Store {
@@ -226,7 +243,10 @@ impl Store {
                             &ring::digest::digest(&ring::digest::SHA256, &raw).as_ref()[..16],
                         ),
                     };
-                    if self.break_stale(&stale_token, &raw, &info).await? {
+                    if self
+                        .break_stale(&stale_token, &raw, held.as_ref(), &info)
+                        .await?
+                    {
                         continue;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -255,12 +275,17 @@ impl Store {
         &self,
         stale_token: &str,
         raw: &[u8],
+        stale: Option<&LockInfo>,
         me: &LockInfo,
     ) -> Result<bool, StoreError> {
         let mut breaking = stale_token.to_string();
         for _ in 0..8 {
+            let claim = BreakClaim {
+                breaker: me.clone(),
+                broken: stale.filter(|s| s.token == breaking).cloned(),
+            };
             match self
-                .put_create(&break_claim_path(&breaking), pretty(me))
+                .put_create(&break_claim_path(&breaking), pretty(&claim))
                 .await
             {
                 Ok(()) => {
@@ -284,6 +309,27 @@ impl Store {
             }
         }
         Ok(false)
+    }
+}
+
+impl Store {
+    /// Whether the writer whose lock token is `token` may still write, as seen by the holder
+    /// of the lock now: false when its lock was released (never broken: its holder finished
+    /// or gave up, and never writes under that token again) or when it was broken and its
+    /// holder is known dead (a process of this host that no longer runs, an earlier boot);
+    /// true when it was broken while its holder may be alive (a lease run out on another host,
+    /// a paused process), or the break claim does not say who it broke. Store recovery fences
+    /// such a writer before it undoes its write (`docs/scale.md` §2).
+    pub(crate) async fn may_still_write(&self, token: &str) -> Result<bool, StoreError> {
+        let path = break_claim_path(token);
+        let Some(raw) = self.get_bytes(&path).await? else {
+            return Ok(false);
+        };
+        let claim: Option<BreakClaim> = serde_json::from_slice(&raw).ok();
+        Ok(match claim.and_then(|c| c.broken) {
+            Some(holder) => !is_dead(&holder),
+            None => true,
+        })
     }
 }
 

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use durability::{Durability, SyncFs, Volatile};
 pub use lock::{LockInfo, WriterLock, WRITER_WAIT};
 pub use objects::{FileSource, StagedFile, VersionWrite};
-pub use recovery::RecoveryReport;
+pub use recovery::{RecoveryReport, Unfenced};
 pub use s3::S3Settings;
 
 use crate::ocfl::layout;

@@ -101,6 +101,11 @@ pub struct Intent {
     pub actor: String,
     /// When it started.
     pub started: String,
+    /// The token of the writer lock its writer held: recovery judges the write by the claim
+    /// on `ledger_first` (`ledger/next/<n>`) carrying this token (empty in intents written
+    /// before claims named writers: judged by the ledger's size alone).
+    #[serde(default)]
+    pub writer: String,
 }
 
 impl Intent {
@@ -124,6 +129,9 @@ pub struct Removal {
     pub actor: String,
     /// When it started.
     pub started: String,
+    /// The token of the writer lock its writer held (as [`Intent::writer`]).
+    #[serde(default)]
+    pub writer: String,
 }
 
 /// Where removals in progress are kept.
@@ -205,6 +213,7 @@ impl Store {
                 .collect(),
             actor: lock.info().actor.clone(),
             started: super::now_rfc3339(),
+            writer: lock.info().token.clone(),
         };
         let intent_path = path_of(["intents", &format!("{}.json", random_hex(12))]);
         self.put_create(&intent_path, pretty(&intent)).await?;
@@ -269,6 +278,7 @@ impl Store {
             objects: roots.iter().map(Path::to_string).collect(),
             actor: lock.info().actor.clone(),
             started: super::now_rfc3339(),
+            writer: lock.info().token.clone(),
         };
         let path = path_of([REMOVALS, &format!("{}.json", random_hex(12))]);
         self.put_create(&path, pretty(&removal)).await?;

@@ -3,6 +3,14 @@
 //!
 //! Runs under the writer lock before any new write. Idempotent: a crash during recovery is
 //! recovered by the next run, because the intent is deleted only after the undo is durable.
+//!
+//! A write is judged by the claim on its first ledger index (`ledger/next/<n>`): claimed with
+//! its writer's lock token, it is committed; claimed by anyone else, it never can be. A write
+//! with no claim yet is undone only if its writer can never claim: its lock was released, or
+//! broken with its holder dead. One whose writer may still wake up (a lease run out on another
+//! host, a paused process) is left in place, [`RecoveryReport::unfenced`], until the ledger
+//! is fenced against it (`ledger::commit::recover` appends a `writer.fenced` entry: its claim
+//! takes the index, `docs/scale.md` §2).
 
 use object_store::path::Path;
 use serde::Serialize;
@@ -21,6 +29,34 @@ pub struct RecoveryReport {
     pub staging_removed: usize,
     /// Half-written files of killed puts removed from a local store.
     pub orphans_removed: usize,
+    /// Writes left in place because their writer may still wake up and claim their ledger
+    /// index (its lease ran out, it may not be dead): the intent or removal paths. Undoing
+    /// one needs the ledger fenced first (`ledger::commit::recover`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unfenced: Vec<Unfenced>,
+}
+
+/// A write left in place by recovery until its writer is fenced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unfenced {
+    /// The intent's or removal's path in the store.
+    pub path: String,
+    /// Its writer's lock token.
+    pub writer: String,
+    /// The ledger index its batch would take.
+    pub ledger_first: u64,
+    /// The versions it wrote, as `object_root@vN` (none for a removal).
+    pub versions: Vec<String>,
+}
+
+/// What recovery makes of an interrupted write.
+enum Verdict {
+    /// Its batch is in the ledger: finish it.
+    Committed,
+    /// Its batch never will be: undo it (an intent) or forget it (a removal).
+    Uncommitted,
+    /// No batch yet, and its writer may still claim one: leave it until fenced.
+    Unfenced,
 }
 
 impl RecoveryReport {
@@ -30,34 +66,48 @@ impl RecoveryReport {
             && self.removed.is_empty()
             && self.staging_removed == 0
             && self.orphans_removed == 0
+            && self.unfenced.is_empty()
     }
 }
 
 impl Store {
-    /// Undoes every uncommitted write and clears `staging/`.
-    pub async fn recover(&self, _lock: &WriterLock) -> Result<RecoveryReport, StoreError> {
+    /// Undoes every uncommitted write and clears `staging/`. A write whose writer may still
+    /// wake up is left in place and listed in [`RecoveryReport::unfenced`].
+    pub async fn recover(&self, lock: &WriterLock) -> Result<RecoveryReport, StoreError> {
         let mut report = RecoveryReport::default();
         let ledger_size = self.ledger_size().await?;
         for intent_path in self.list_paths(&Path::from("intents")).await? {
             let Some(intent): Option<Intent> = self.get_json(&intent_path).await? else {
                 continue;
             };
-            if intent.committed_in(ledger_size) {
-                self.put_after_commit(&intent.plan).await?;
-                report.completed += 1;
-            } else if ledger_size > intent.plan.ledger_first {
-                // Single writer: nothing may append between a write's intent and its batch.
-                return Err(StoreError::Inconsistent {
-                    path: intent_path.to_string(),
-                    message: format!(
-                        "the ledger has {ledger_size} entries, part of this write's batch \
-                         [{}, {})",
-                        intent.plan.ledger_first,
-                        intent.plan.ledger_first + intent.plan.ledger_count
-                    ),
-                });
-            } else {
-                report.removed.extend(self.rollback(&intent).await?);
+            let verdict = self
+                .judge(
+                    &intent.plan,
+                    &intent.writer,
+                    ledger_size,
+                    lock,
+                    &intent_path,
+                )
+                .await?;
+            match verdict {
+                Verdict::Committed => {
+                    self.put_after_commit(&intent.plan).await?;
+                    report.completed += 1;
+                }
+                Verdict::Uncommitted => report.removed.extend(self.rollback(&intent).await?),
+                Verdict::Unfenced => {
+                    report.unfenced.push(Unfenced {
+                        path: intent_path.to_string(),
+                        writer: intent.writer.clone(),
+                        ledger_first: intent.plan.ledger_first,
+                        versions: intent
+                            .versions
+                            .iter()
+                            .map(|(r, n)| format!("{r}@v{n}"))
+                            .collect(),
+                    });
+                    continue;
+                }
             }
             let mut places: Vec<String> = intent.versions.iter().map(|(r, _)| r.clone()).collect();
             for (path, _) in &intent.plan.after_commit {
@@ -75,18 +125,31 @@ impl Store {
             let Some(removal): Option<Removal> = self.get_json(&removal_path).await? else {
                 continue;
             };
-            let first = removal.plan.ledger_first;
-            if ledger_size >= first + removal.plan.ledger_count {
-                self.finish_removal(&removal).await?;
-                report.completed += 1;
-                report.removed.extend(removal.objects.iter().cloned());
-            } else if ledger_size > first {
-                return Err(StoreError::Inconsistent {
-                    path: removal_path.to_string(),
-                    message: format!(
-                        "the ledger has {ledger_size} entries, part of this removal's batch"
-                    ),
-                });
+            let verdict = self
+                .judge(
+                    &removal.plan,
+                    &removal.writer,
+                    ledger_size,
+                    lock,
+                    &removal_path,
+                )
+                .await?;
+            match verdict {
+                Verdict::Committed => {
+                    self.finish_removal(&removal).await?;
+                    report.completed += 1;
+                    report.removed.extend(removal.objects.iter().cloned());
+                }
+                Verdict::Uncommitted => {}
+                Verdict::Unfenced => {
+                    report.unfenced.push(Unfenced {
+                        path: removal_path.to_string(),
+                        writer: removal.writer.clone(),
+                        ledger_first: removal.plan.ledger_first,
+                        versions: Vec::new(),
+                    });
+                    continue;
+                }
             }
             report.orphans_removed += self.sweep_orphans(&removal.objects);
             self.sync().await?;
@@ -104,6 +167,63 @@ impl Store {
             self.sync().await?;
         }
         Ok(report)
+    }
+
+    /// Judges an interrupted write (an intent or a removal) of `writer` whose batch was
+    /// planned at `plan.ledger_first`, the ledger's size being `ledger_size`.
+    ///
+    /// The claim on that index decides when there is one: the writer's own (its token) means
+    /// committed, anyone else's means its claim can never succeed. Without a claim, a ledger
+    /// already past the index was written before claims (judged by size, as are writes that
+    /// name no writer); at or below it, the write is uncommitted, and undone now only if its
+    /// writer can never claim ([`Store::may_still_write`]).
+    async fn judge(
+        &self,
+        plan: &super::CommitPlan,
+        writer: &str,
+        ledger_size: u64,
+        lock: &WriterLock,
+        path: &Path,
+    ) -> Result<Verdict, StoreError> {
+        let first = plan.ledger_first;
+        if !writer.is_empty() {
+            let claim_path = Path::from(format!("ledger/next/{first:020}"));
+            if let Some(bytes) = self.get_bytes(&claim_path).await? {
+                let claim = crate::ledger::claim::Claim::decode(&bytes).map_err(|e| {
+                    StoreError::Inconsistent {
+                        path: claim_path.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                return Ok(if claim.writer == writer {
+                    Verdict::Committed
+                } else {
+                    Verdict::Uncommitted
+                });
+            }
+            if ledger_size <= first {
+                let mine = writer == lock.info().token;
+                return Ok(if mine || !self.may_still_write(writer).await? {
+                    Verdict::Uncommitted
+                } else {
+                    Verdict::Unfenced
+                });
+            }
+        }
+        if ledger_size >= first + plan.ledger_count {
+            Ok(Verdict::Committed)
+        } else if ledger_size > first {
+            // One writer at a time: nothing may append between a write's intent and its batch.
+            Err(StoreError::Inconsistent {
+                path: path.to_string(),
+                message: format!(
+                    "the ledger has {ledger_size} entries, part of this write's batch [{first}, {})",
+                    first + plan.ledger_count
+                ),
+            })
+        } else {
+            Ok(Verdict::Uncommitted)
+        }
     }
 
     /// Backend edge: LocalFileSystem writes each put to `<name>#<n>` and links it into place;

@@ -957,6 +957,74 @@ fn copy_large(sr: &Strongroom, dir: &Path) -> Result<Copied> {
     })
 }
 
+/// Replication (issue 9): `strongroom replicate` of the whole archive to a new `file://`
+/// replica on the same file system, and its baseline on the same bytes: `cp -r` of the
+/// store's `ocfl/` and `ledger/`, then `sync`. Both from a cold page cache when it can be
+/// dropped.
+struct Replicated {
+    /// The baseline's seconds (copy and sync).
+    baseline: f64,
+    /// Bytes under the store's `ocfl/` and `ledger/`: what the baseline copied.
+    store_bytes: u64,
+    ran: Ran,
+    /// `bytes_copied` and `objects_copied` from `replicate --json`.
+    bytes: u64,
+    objects: u64,
+}
+
+fn replicate(sr: &Strongroom, dir: &Path) -> Result<Replicated> {
+    let store = sr.home.join("store");
+    let parts = [store.join("ocfl"), store.join("ledger")];
+    let mut store_bytes = 0;
+    for p in &parts {
+        store_bytes += files_under(p)?.1;
+    }
+    progress(format!(
+        "baseline: cp -r of the store's ocfl/ and ledger/ ({}), then sync",
+        size_text(store_bytes)
+    ));
+    let copy = dir.join("store-copy");
+    fs::create_dir_all(&copy)?;
+    drop_caches()?;
+    let start = Instant::now();
+    run_cmd(
+        Command::new("cp").arg("-r").args(&parts).arg(&copy),
+        &sr.logs,
+        "cp-store",
+    )?
+    .ok()?;
+    sync()?;
+    let baseline = start.elapsed().as_secs_f64();
+    fs::remove_dir_all(&copy)?;
+    sync()?;
+
+    // A replica named in config.toml (`[[replicas]]`, docs/scale.md §3), empty until now.
+    let replica = dir.join("replica");
+    let config = sr.home.join("config.toml");
+    let mut text = fs::read_to_string(&config)?;
+    text.push_str(&format!(
+        "\n[[replicas]]\nname = \"bench\"\nstore = \"file://{}\"\n",
+        replica.display()
+    ));
+    fs::write(&config, text)?;
+    progress("strongroom replicate: the whole archive to a new file:// replica");
+    drop_caches()?;
+    let ran = sr.run("replicate", &["--json".as_ref(), "replicate".as_ref()])?;
+    let report: Value = serde_json::from_str(&fs::read_to_string(&ran.stdout)?)
+        .with_context(|| format!("reading the JSON of {}", ran.what))?;
+    let first = &report["replicas"][0];
+    if let Some(e) = first["error"].as_str() {
+        bail!("replicate failed: {e}");
+    }
+    Ok(Replicated {
+        baseline,
+        store_bytes,
+        bytes: first["bytes_copied"].as_u64().unwrap_or(0),
+        objects: first["objects_copied"].as_u64().unwrap_or(0),
+        ran,
+    })
+}
+
 /// Third-party tools on the same data: table rows, JSON, and the output of any that failed.
 #[derive(Default)]
 struct ThirdParty {
@@ -1098,6 +1166,7 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
     )?;
     let ver = verify(&sr)?;
     let copied = copy_large(&sr, dir)?;
+    let replicated = replicate(&sr, dir)?;
     let third = third_party(&data, &sizes, &sr)?;
 
     // Figures.
@@ -1120,6 +1189,9 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
     let copy_verify_bps = b / copied.verify.seconds;
     let r_copy = copy_bps / sha512_bps;
     let r_copy_verify = copy_verify_bps / sha512_bps;
+    let cp_bps = replicated.store_bytes as f64 / replicated.baseline;
+    let replicate_bps = replicated.bytes as f64 / replicated.ran.seconds;
+    let r_replicate = replicate_bps / cp_bps;
     let cache_note = match &ver.cache {
         Cache::Dropped => {
             "dropped before each cold read (sync; echo 3 > /proc/sys/vm/drop_caches)".into()
@@ -1173,6 +1245,12 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
                 ))
                 .time(ver.openssl)
                 .rate(format!("{:.1} MiB/s", store_sha512_bps / MIB)),
+                Row::new(format!(
+                    "cp -r of the store, then sync, {}",
+                    size_text(replicated.store_bytes)
+                ))
+                .time(replicated.baseline)
+                .rate(format!("{:.1} MiB/s", cp_bps / MIB)),
             ],
         },
         Section {
@@ -1232,6 +1310,15 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
                     .rate(format!("{:.1} MiB/s", copy_verify_bps / MIB))
                     .ratio(format!("{r_copy_verify:.2}× openssl sha512"), "")
                     .rss(&copied.verify),
+                Row::new(format!(
+                    "replicate: {} objects, {} to a new file:// replica",
+                    replicated.objects,
+                    size_text(replicated.bytes)
+                ))
+                .time(replicated.ran.seconds)
+                .rate(format!("{:.1} MiB/s", replicate_bps / MIB))
+                .ratio(format!("{r_replicate:.2}× cp -r + sync"), "")
+                .rss(&replicated.ran),
             ],
         },
         Section {
@@ -1298,6 +1385,19 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
             "verify_bytes_per_s": copy_verify_bps,
             "verify_ratio_openssl_sha512": r_copy_verify,
             "verify_peak_rss_bytes": copied.verify.max_rss_bytes,
+        },
+        "replicate": {
+            "seconds": replicated.ran.seconds,
+            "bytes": replicated.bytes,
+            "objects": replicated.objects,
+            "bytes_per_s": replicate_bps,
+            "ratio_cp_sync": r_replicate,
+            "peak_rss_bytes": replicated.ran.max_rss_bytes,
+            "baseline_cp_sync": {
+                "seconds": replicated.baseline,
+                "bytes": replicated.store_bytes,
+                "bytes_per_s": cp_bps,
+            },
         },
         "third_party": third.json,
         "goals": {
