@@ -966,6 +966,42 @@ fn entries(tag: &str, n: u64) -> Vec<Bytes> {
     (0..n).map(|i| entry(tag, i)).collect()
 }
 
+/// Writer A of the claim tests: its view of the store through a gate on `gated` (armed by
+/// the test where A is to stop), its lock and ledger, after it appended `base`.
+struct WriterA {
+    gate: Arc<Gate>,
+    store: Store,
+    ledger: Ledger,
+    lock: WriterLock,
+    base: Vec<Bytes>,
+}
+
+async fn writer_a(store: &Store, key: &ArchiveKey, gated: &str, base: u64) -> WriterA {
+    let gate = Gate::new(store.backend().clone(), gated);
+    let a_store = through(store, &gate);
+    let ledger = Ledger::new(a_store.clone(), ORIGIN);
+    let lock = a_store.lock_writer("A").await.expect("A's lock");
+    let base = entries("base", base);
+    ledger.append(&lock, key, &base).await.expect("base");
+    WriterA {
+        gate,
+        store: a_store,
+        ledger,
+        lock,
+        base,
+    }
+}
+
+/// Writer B: A's lease runs out (A is stopped) and B takes the lock by breaking it.
+async fn writer_b_breaks_in(store: &Store) -> (Ledger, WriterLock) {
+    lease_runs_out(store).await;
+    let lock = store
+        .lock_writer("B")
+        .await
+        .expect("B breaks the stale lock");
+    (Ledger::new(store.clone(), ORIGIN), lock)
+}
+
 /// The zombie: writer A confirms the lock and is stopped (past its whole lease) right
 /// before its first ledger write; B breaks the lock, recovers and commits a batch after the
 /// same size; A wakes up. A's claim finds B's, so A commits nothing and writes nothing: B's
@@ -974,12 +1010,13 @@ fn entries(tag: &str, n: u64) -> Vec<Bytes> {
 async fn a_writer_stopped_past_its_lease_cannot_overwrite_or_fork() {
     for (name, store, _dir) in backends() {
         let key = Arc::new(key());
-        let gate = Gate::new(store.backend().clone(), "ledger/");
-        let a_store = through(&store, &gate);
-        let a = Ledger::new(a_store.clone(), ORIGIN);
-        let a_lock = a_store.lock_writer("A").await.expect("A's lock");
-        let base = entries("base", 300);
-        a.append(&a_lock, &key, &base).await.expect("base");
+        let WriterA {
+            gate,
+            ledger: a,
+            lock: a_lock,
+            base,
+            ..
+        } = writer_a(&store, &key, "ledger/", 300).await;
 
         gate.arm();
         let a_batch = entries("A, stopped", 250);
@@ -992,12 +1029,7 @@ async fn a_writer_stopped_past_its_lease_cannot_overwrite_or_fork() {
         };
         gate.wait_reached().await;
 
-        lease_runs_out(&store).await;
-        let b = Ledger::new(store.clone(), ORIGIN);
-        let b_lock = store
-            .lock_writer("B")
-            .await
-            .expect("B breaks the stale lock");
+        let (b, b_lock) = writer_b_breaks_in(&store).await;
         b.recover(&b_lock).await.expect("B recovers");
         store.recover(&b_lock).await.expect("B recovers the store");
         let b_batch = entries("B", 230);
@@ -1054,12 +1086,13 @@ async fn a_writer_stopped_past_its_lease_cannot_overwrite_or_fork() {
 async fn a_batch_stopped_after_its_claim_is_rolled_forward_by_the_next_writer() {
     for (name, store, _dir) in backends() {
         let key = Arc::new(key());
-        let gate = Gate::new(store.backend().clone(), "ledger/tile/");
-        let a_store = through(&store, &gate);
-        let a = Ledger::new(a_store.clone(), ORIGIN);
-        let a_lock = a_store.lock_writer("A").await.expect("A's lock");
-        let base = entries("base", 300);
-        a.append(&a_lock, &key, &base).await.expect("base");
+        let WriterA {
+            gate,
+            ledger: a,
+            lock: a_lock,
+            base,
+            ..
+        } = writer_a(&store, &key, "ledger/tile/", 300).await;
 
         gate.arm();
         let a_batch = entries("A, stopped", 250);
@@ -1086,12 +1119,7 @@ async fn a_batch_stopped_after_its_claim_is_rolled_forward_by_the_next_writer() 
         assert_eq!(report.codes(), [codes::CLAIM_PENDING], "{name}");
         assert!(report.is_ok(), "{name}: pending is a warning");
 
-        lease_runs_out(&store).await;
-        let b = Ledger::new(store.clone(), ORIGIN);
-        let b_lock = store
-            .lock_writer("B")
-            .await
-            .expect("B breaks the stale lock");
+        let (b, b_lock) = writer_b_breaks_in(&store).await;
         let r = b.recover(&b_lock).await.expect("B recovers");
         assert_eq!(r.claims_finished, [550], "{name}: {r:?}");
         assert_eq!((r.size, r.rolled_forward), (550, Some(550)), "{name}");
@@ -1451,12 +1479,13 @@ async fn a_writer_stopped_before_its_claim_is_fenced_before_its_write_is_undone(
             })
             .await
             .expect("init");
-        let gate = Gate::new(store.backend().clone(), "ledger/next/");
-        let a_store = through(&store, &gate);
-        let a = Ledger::new(a_store.clone(), ORIGIN);
-        let a_lock = a_store.lock_writer("A").await.expect("A's lock");
-        let base = entries("base", 3);
-        a.append(&a_lock, &key, &base).await.expect("base");
+        let WriterA {
+            gate,
+            store: a_store,
+            ledger: a,
+            lock: a_lock,
+            ..
+        } = writer_a(&store, &key, "ledger/next/", 3).await;
 
         let code = "0194-WS·2016-D30-BGS-0001";
         let (write, entry) = record_write(&store, code, 3);
@@ -1483,12 +1512,7 @@ async fn a_writer_stopped_before_its_claim_is_fenced_before_its_write_is_undone(
                 store.exists(&inventory).await.expect("head"),
                 "{name}: A's version is written"
             );
-            lease_runs_out(&store).await;
-            let b = Ledger::new(store.clone(), ORIGIN);
-            let b_lock = store
-                .lock_writer("B")
-                .await
-                .expect("B breaks the stale lock");
+            let (b, b_lock) = writer_b_breaks_in(&store).await;
             // Without the key (`verify`, a server starting): A's write is left as it is.
             let keyless = store.recover(&b_lock).await.expect("store recovery");
             assert_eq!(keyless.unfenced.len(), 1, "{name}: {keyless:?}");
