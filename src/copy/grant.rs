@@ -488,3 +488,114 @@ pub async fn revoke(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn grant(copy_id: &str, court: &str, expires: Option<&str>) -> Grant {
+        Grant {
+            doc_type: GRANT_TYPE.into(),
+            format_version: GRANTS_FORMAT_VERSION,
+            change: format!("c-{copy_id}"),
+            ledger_index: 0,
+            court: court.into(),
+            copy_id: copy_id.into(),
+            issued_ledger_index: 0,
+            request: "r".into(),
+            reference_codes: vec![format!("rc-{copy_id}")],
+            versions: vec!["v1".into()],
+            bundle: format!("{copy_id}.zip"),
+            bundle_sha256: String::new(),
+            bundle_bytes: 0,
+            granted_by: "arch".into(),
+            granted_at: "2026-01-01T00:00:00Z".into(),
+            expires: expires.map(String::from),
+        }
+    }
+
+    fn revocation(copy_id: &str) -> Revocation {
+        Revocation {
+            doc_type: REVOCATION_TYPE.into(),
+            format_version: GRANTS_FORMAT_VERSION,
+            change: "x".into(),
+            ledger_index: 9,
+            court: "BJ-01".into(),
+            copy_id: copy_id.into(),
+            grant_ledger_index: 0,
+            reason: "r".into(),
+            revoked_by: "arch".into(),
+            revoked_at: "2026-06-01T00:00:00Z".into(),
+        }
+    }
+
+    /// A grant's state as a table: (expires, revoked, state at 2026-06-01 12:00 UTC).
+    #[test]
+    fn state_table() {
+        let now = crate::seals::registry::parse_time("2026-06-01T12:00:00Z").unwrap();
+        let cases: &[(Option<&str>, bool, GrantState)] = &[
+            (None, false, GrantState::Active),
+            (Some("2026-06-02"), false, GrantState::Active),
+            (Some("2026-06-01T12:00:01Z"), false, GrantState::Active),
+            // The expiry moment itself is past: a grant is in force strictly before it.
+            (Some("2026-06-01T12:00:00Z"), false, GrantState::Expired),
+            (
+                Some("2026-06-01T20:00:00+08:00"),
+                false,
+                GrantState::Expired,
+            ),
+            (Some("2026-06-01"), false, GrantState::Expired),
+            // An expiry that does not parse gives nothing (fail closed).
+            (Some("someday"), false, GrantState::Expired),
+            // A revocation wins over an expiry.
+            (Some("2026-05-01"), true, GrantState::Revoked),
+            (None, true, GrantState::Revoked),
+        ];
+        for (i, (expires, revoked, want)) in cases.iter().enumerate() {
+            let id = format!("g{i}");
+            let grants = Grants {
+                grants: vec![grant(&id, "BJ-01", *expires)],
+                revocations: if *revoked {
+                    vec![revocation(&id)]
+                } else {
+                    vec![]
+                },
+            };
+            assert_eq!(
+                grants.state_of(&grants.grants[0], now),
+                *want,
+                "{expires:?} revoked={revoked}"
+            );
+        }
+    }
+
+    #[test]
+    fn listing_filters_by_court_and_state_and_keeps_ledger_order() {
+        let now = crate::seals::registry::parse_time("2026-06-01T12:00:00Z").unwrap();
+        let grants = Grants {
+            grants: vec![
+                grant("a", "BJ-01", None),
+                grant("b", "BJ-01", Some("2026-01-01")),
+                grant("c", "BJ-02", None),
+                grant("d", "BJ-01", None),
+            ],
+            revocations: vec![revocation("d")],
+        };
+        let ids = |v: Vec<GrantStatus>| v.into_iter().map(|s| s.grant.copy_id).collect::<Vec<_>>();
+        assert_eq!(ids(grants.listing(None, false, now)), ["a", "c"]);
+        assert_eq!(ids(grants.listing(None, true, now)), ["a", "b", "c", "d"]);
+        assert_eq!(ids(grants.listing(Some("BJ-01"), false, now)), ["a"]);
+        assert_eq!(
+            ids(grants.listing(Some("BJ-01"), true, now)),
+            ["a", "b", "d"]
+        );
+        assert!(grants.listing(Some("BJ-03"), true, now).is_empty());
+        // A document written before grants could expire reads as never expiring.
+        let mut old = serde_json::to_value(grant("e", "BJ-01", None)).unwrap();
+        old.as_object_mut().unwrap().remove("expires");
+        let old: Grant = serde_json::from_value(old).unwrap();
+        assert_eq!(old.expires, None);
+        assert!(!old.expired_at(now));
+    }
+}
