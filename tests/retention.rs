@@ -14,25 +14,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const R1: &str = "0194-WS·2016-D5-BGS-0001";
-const R2: &str = "0194-WS·2016-D10-BGS-0001";
-const R3: &str = "0194-WS·2016-D5-BGS-0002";
-
-/// The sample transfer re-coded so that two records are due today: R1 (文书, year-end
-/// trigger, D5) since 2022-01-01 and R3 (closed 2016-08-01, D5) since 2021-08-02; R2 (D10) is
-/// due on 2027-01-01. Item numbers run without gaps in each series.
-fn due_package(dir: &Path) -> PathBuf {
-    let bag = sample_copy(dir, "due-package");
-    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
-        let (code, item) = [(R1, 1), (R2, 1), (R3, 2)][i];
-        rec["reference_code"] = code.into();
-        rec["retention"] = code.split('-').nth(2).unwrap().into();
-        rec["item_number"] = item.into();
-        write_json(&bag.join("data").join(&folder).join("record.json"), &rec);
-    }
-    rebag(&bag, &[]);
-    bag
-}
+/// The records of common::due_package: R1 (文书, year-end trigger, D5) due since 2022-01-01,
+/// R3 (closed 2016-08-01, D5) since 2021-08-02, R2 (D10) due on 2027-01-01.
+const R1: &str = DUE_R1;
+const R2: &str = DUE_R2;
+const R3: &str = DUE_R3;
 
 fn archive() -> Archive {
     let a = Archive::new();
@@ -98,38 +84,6 @@ fn refused(out: &Output, what: &str, says: &str) {
     );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(all.contains(says), "{what}: {all} should say {says:?}");
-}
-
-/// Proposes a batch as of today and has alice and bob approve it; returns its number.
-fn approved_batch(a: &Archive) -> u64 {
-    let (code, v) = json_as(a, "carol", &["dispose", "propose"]);
-    assert_eq!(code, Some(0), "{v:#}");
-    let n = v["batch"]["batch"].as_u64().unwrap();
-    ok(
-        &run_as(a, "alice", &["dispose", "approve", &n.to_string()]),
-        "approve 1",
-    );
-    ok(
-        &run_as(a, "bob", &["dispose", "approve", &n.to_string()]),
-        "approve 2",
-    );
-    n
-}
-
-fn execute(a: &Archive, batch: u64) -> (Option<i32>, Value) {
-    json_as(
-        a,
-        "carol",
-        &[
-            "dispose",
-            "execute",
-            &batch.to_string(),
-            "--witness",
-            "王监销",
-            "--witness",
-            "李监销",
-        ],
-    )
 }
 
 fn verify_all(home: &Path) {
@@ -329,7 +283,7 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         "the same approver twice",
         "cannot approve twice",
     );
-    let (code, v) = execute(&a, 1);
+    let (code, v) = execute_batch(&a, 1);
     assert_eq!(code, Some(1), "one approval: {v:#}");
     assert!(v["error"]
         .as_str()
@@ -352,7 +306,7 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         "one witness",
         "two distinct witnesses",
     );
-    let (code, x) = execute(&a, 1);
+    let (code, x) = execute_batch(&a, 1);
     assert_eq!(code, Some(0), "{x:#}");
     assert_eq!(x["destroyed_now"], serde_json::json!([R1, R3]));
     let cert = &x["certificate"];
@@ -436,7 +390,7 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         .collect();
     assert_eq!(hits, vec![R2]);
     // Executing again only shows the certificate.
-    let (code, again) = execute(&a, 1);
+    let (code, again) = execute_batch(&a, 1);
     assert_eq!(code, Some(0));
     assert_eq!(again["already_executed"], true);
     assert_eq!(again["signed"], x["signed"]);
@@ -462,7 +416,7 @@ fn a_hold_placed_after_approval_blocks_execution_of_that_record() {
         ),
         "hold after approval",
     );
-    let (code, x) = execute(&a, n);
+    let (code, x) = execute_batch(&a, n);
     assert_eq!(code, Some(0), "{x:#}");
     assert_eq!(x["destroyed_now"], serde_json::json!([R3]));
     let nd = &x["certificate"]["not_destroyed"][0];
@@ -507,7 +461,7 @@ fn re_appraisal_and_corrections_are_new_versions_and_execution_rechecks_due_date
     assert_eq!(shown["amendments"][0]["type"], "record.reappraised");
     assert_eq!(shown["amendments"][0]["retention_to"], "D30");
     assert_eq!(due_codes(&a, "2030-01-01"), vec![R2, R3]);
-    let (code, x) = execute(&a, n);
+    let (code, x) = execute_batch(&a, n);
     assert_eq!(code, Some(0), "{x:#}");
     assert_eq!(x["destroyed_now"], serde_json::json!([R3]));
     assert!(x["certificate"]["not_destroyed"][0]["reason"]
@@ -693,14 +647,7 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
         "before approval",
         "two distinct archivists",
     );
-    ok(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
-        "approve 1",
-    );
-    ok(
-        &run_as(&a, "bob", &["dispose", "approve", "1"]),
-        "approve 2",
-    );
+    approve_by_two(&a, 1);
     refused(
         &a.run(&[
             "dispose",
@@ -1087,7 +1034,7 @@ fn intake_flags_a_record_whose_class_the_schedule_in_force_gives_another_period(
 fn a_refcode_that_was_destroyed_or_transferred_out_is_refused_when_sent_again() {
     let a = archive();
     let batch = approved_batch(&a);
-    let (code, x) = execute(&a, batch);
+    let (code, x) = execute_batch(&a, batch);
     assert_eq!(code, Some(0), "{x:#}");
     let destroyed_on = x["certificate"]["executed_on"]
         .as_str()
@@ -1182,14 +1129,7 @@ fn transferred_out() -> (Archive, Archive, PathBuf, PathBuf) {
         ],
     );
     assert_eq!(code, Some(0), "{v:#}");
-    ok(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
-        "approve 1",
-    );
-    ok(
-        &run_as(&a, "bob", &["dispose", "approve", "1"]),
-        "approve 2",
-    );
+    approve_by_two(&a, 1);
     let pkg = a.dir.path().join("package");
     let (code, p) = a.json(&["transfer-out", "1", "--to", pkg.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{p:#}");

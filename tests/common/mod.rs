@@ -521,15 +521,15 @@ pub fn approved_batch(a: &Archive) -> u64 {
     let (code, v) = a.json_as("carol", &["dispose", "propose"]);
     assert_eq!(code, Some(0), "propose: {v:#}");
     let n = v["batch"]["batch"].as_u64().unwrap();
-    ok(
-        &a.run_as("alice", &["dispose", "approve", &n.to_string()]),
-        "approve 1",
-    );
-    ok(
-        &a.run_as("bob", &["dispose", "approve", &n.to_string()]),
-        "approve 2",
-    );
+    approve_by_two(a, n);
     n
+}
+
+/// Two distinct archivists (alice, bob) approve a disposition batch.
+pub fn approve_by_two(a: &Archive, batch: u64) {
+    let n = batch.to_string();
+    ok(&a.run_as("alice", &["dispose", "approve", &n]), "approve 1");
+    ok(&a.run_as("bob", &["dispose", "approve", &n]), "approve 2");
 }
 
 /// Executes a disposition batch (carol, before two witnesses): exit code and JSON.
