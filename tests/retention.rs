@@ -27,32 +27,6 @@ fn archive() -> Archive {
     a
 }
 
-fn run_as(a: &Archive, who: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--home")
-        .arg(&a.home)
-        .arg("--as")
-        .arg(who)
-        .args(args)
-        .env_remove("STRONGROOM_TEST_KILL_AT_WRITE")
-        .output()
-        .unwrap()
-}
-
-fn json_as(a: &Archive, who: &str, args: &[&str]) -> (Option<i32>, Value) {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = run_as(a, who, &all);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: not JSON ({e}): {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.code(), v)
-}
-
 fn due_codes(a: &Archive, as_of: &str) -> Vec<String> {
     let (code, v) = a.json(&["retention", "due", "--as-of", as_of]);
     assert_eq!(code, Some(0), "{v:#}");
@@ -62,16 +36,6 @@ fn due_codes(a: &Archive, as_of: &str) -> Vec<String> {
         .iter()
         .map(|i| i["reference_code"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn ok(out: &Output, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 fn refused(out: &Output, what: &str, says: &str) {
@@ -194,8 +158,7 @@ fn due_codes_action(a: &Archive, action: &str) -> Vec<Value> {
 #[test]
 fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
     let a = archive();
-    let out = run_as(
-        &a,
+    let out = a.run_as(
         "alice",
         &[
             "hold",
@@ -228,7 +191,7 @@ fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
         "no record",
     );
     ok(
-        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "结案"]),
+        &a.run_as("alice", &["hold", "lift", "H1", "--reason", "结案"]),
         "lift 1",
     );
     assert_eq!(
@@ -237,17 +200,17 @@ fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
         "one approval lifts nothing"
     );
     refused(
-        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "结案"]),
+        &a.run_as("alice", &["hold", "lift", "H1", "--reason", "结案"]),
         "the same archivist twice",
         "distinct archivist",
     );
     ok(
-        &run_as(&a, "bob", &["hold", "lift", "H1", "--reason", "结案"]),
+        &a.run_as("bob", &["hold", "lift", "H1", "--reason", "结案"]),
         "lift 2",
     );
     assert_eq!(due_codes(&a, "2030-01-01"), vec![R2, R1, R3]);
     refused(
-        &run_as(&a, "carol", &["hold", "lift", "H1", "--reason", "x"]),
+        &a.run_as("carol", &["hold", "lift", "H1", "--reason", "x"]),
         "lifting a lifted hold",
         "already lifted",
     );
@@ -264,7 +227,7 @@ fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
 #[test]
 fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certificate() {
     let a = archive();
-    let (code, v) = json_as(&a, "carol", &["dispose", "propose"]);
+    let (code, v) = a.json_as("carol", &["dispose", "propose"]);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["batch"]["batch"], 1);
     assert_eq!(v["batch"]["items"].as_array().unwrap().len(), 2);
@@ -275,11 +238,11 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         "nothing is due",
     );
     ok(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
+        &a.run_as("alice", &["dispose", "approve", "1"]),
         "approve 1",
     );
     refused(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
+        &a.run_as("alice", &["dispose", "approve", "1"]),
         "the same approver twice",
         "cannot approve twice",
     );
@@ -289,10 +252,7 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         .as_str()
         .unwrap()
         .contains("two distinct archivists"));
-    ok(
-        &run_as(&a, "bob", &["dispose", "approve", "1"]),
-        "approve 2",
-    );
+    ok(&a.run_as("bob", &["dispose", "approve", "1"]), "approve 2");
     refused(
         &a.run(&[
             "dispose",
@@ -401,8 +361,7 @@ fn a_hold_placed_after_approval_blocks_execution_of_that_record() {
     let a = archive();
     let n = approved_batch(&a);
     ok(
-        &run_as(
-            &a,
+        &a.run_as(
             "dora",
             &[
                 "hold",
@@ -434,8 +393,7 @@ fn re_appraisal_and_corrections_are_new_versions_and_execution_rechecks_due_date
     let a = archive();
     let n = approved_batch(&a);
     // Re-appraised after the batch was approved: execution judges it again today.
-    let (code, v) = json_as(
-        &a,
+    let (code, v) = a.json_as(
         "alice",
         &[
             "retention",
@@ -624,8 +582,7 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
          match = { category = [\"WS\"] }\ntrigger = \"year_end\"\naction = \"transfer\"\n",
     )
     .unwrap();
-    let (code, v) = json_as(
-        &a,
+    let (code, v) = a.json_as(
         "carol",
         &[
             "dispose",
@@ -682,11 +639,11 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
     );
     assert!(!pkg.exists());
     ok(
-        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "审计结束"]),
+        &a.run_as("alice", &["hold", "lift", "H1", "--reason", "审计结束"]),
         "lift 1",
     );
     ok(
-        &run_as(&a, "bob", &["hold", "lift", "H1", "--reason", "审计结束"]),
+        &a.run_as("bob", &["hold", "lift", "H1", "--reason", "审计结束"]),
         "lift 2",
     );
     let (code, p) = a.json(&["transfer-out", "1", "--to", pkg_s]);
@@ -1114,8 +1071,7 @@ fn transferred_out() -> (Archive, Archive, PathBuf, PathBuf) {
          match = { category = [\"WS\"] }\ntrigger = \"year_end\"\naction = \"transfer\"\n",
     )
     .unwrap();
-    let (code, v) = json_as(
-        &a,
+    let (code, v) = a.json_as(
         "carol",
         &[
             "dispose",
