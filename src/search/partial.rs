@@ -313,6 +313,10 @@ impl SegmentCollector for PartialSegmentCollector {
     }
 }
 
+/// A search's merged partials: its best hits (with their address in the searcher of the
+/// moment), its total and its facet counts per dimension.
+pub(crate) type Merged = (Vec<(Score, tantivy::DocAddress)>, u64, Vec<FacetCounts>);
+
 /// The merged result of a search's partials, with each hit's segment ordinal in the searcher
 /// it was searched on: the best `limit` hits (best first; equal scores in index order), the
 /// total, and each facet dimension's counts summed.
@@ -320,7 +324,7 @@ pub(crate) fn merge(
     partials: &[(SegmentOrdinal, Arc<Partial>)],
     limit: usize,
     facets: &[FacetCollector],
-) -> tantivy::Result<(Vec<(Score, tantivy::DocAddress)>, u64, Vec<FacetCounts>)> {
+) -> tantivy::Result<Merged> {
     let mut top: Vec<(Score, tantivy::DocAddress)> = partials
         .iter()
         .flat_map(|(ord, p)| {
