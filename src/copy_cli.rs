@@ -14,7 +14,8 @@ use strongroom::copy::{self, CopyError, CopyRequest};
 use strongroom::home::Home;
 
 /// `strongroom copy REF... --request TEXT --for COURT [--version N] -o FILE`,
-/// `strongroom copy verify FILE`, or `strongroom copy revoke COPY_ID --reason TEXT`.
+/// `strongroom copy verify FILE`, `strongroom copy list [--court ID] [--all]`,
+/// `strongroom copy revoke COPY_ID --reason TEXT`, or `strongroom copy prune [--dry-run]`.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CopyArgs {
@@ -57,14 +58,32 @@ enum CopyCommand {
         #[arg(long, value_name = "FILE")]
         tsa_cert: Option<PathBuf>,
     },
+    /// List the copies granted to courts through the server (调阅授权): id, court, records,
+    /// request, who granted it and when, expiry and state; the grants in force unless --all.
+    List {
+        /// Only this court's grants (the `<id>` of `court:<id>`).
+        #[arg(long, value_name = "ID")]
+        court: Option<String>,
+        /// Also the revoked and expired grants.
+        #[arg(long)]
+        all: bool,
+    },
     /// Revoke a court's grant of a copy issued through the server (撤销调阅授权): the court
-    /// can no longer download it nor read the records it names; a `copy.revoked` entry.
+    /// can no longer download it nor read the records it names; a `copy.revoked` entry. The
+    /// bundle is removed from `<home>/copies/` (the ledger keeps the grant and the revocation).
     Revoke {
-        /// The copy's id (`GET /api/copies`, the copies page).
+        /// The copy's id (`strongroom copy list`, `GET /api/copies`, the copies page).
         copy_id: String,
         /// Why, as it should be recorded.
         #[arg(long, required = true)]
         reason: String,
+    },
+    /// Remove from `<home>/copies/` the bundles of grants revoked or expired (the grants and
+    /// their ledger entries stay); files no grant names are listed, never removed.
+    Prune {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -121,6 +140,12 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> R
     }
     if let Some(CopyCommand::Revoke { copy_id, reason }) = &args.command {
         return revoke(home_dir, json, actor, copy_id, reason).await;
+    }
+    if let Some(CopyCommand::List { court, all }) = &args.command {
+        return list(home_dir, json, court.as_deref(), *all).await;
+    }
+    if let Some(CopyCommand::Prune { dry_run }) = &args.command {
+        return prune(home_dir, json, *dry_run).await;
     }
     let home = Home::open(home_dir)?;
     let store = home.store().await?;
@@ -192,6 +217,97 @@ pub async fn run(home_dir: &Path, json: bool, actor: &str, args: &CopyArgs) -> R
     }
 }
 
+/// `strongroom copy list [--court ID] [--all]`: the grants as `GET /api/copies` shows an
+/// archivist, read by the same code ([`strongroom::copy::grant::Grants::listing`]).
+async fn list(home_dir: &Path, json: bool, court: Option<&str>, all: bool) -> Result<u8> {
+    use strongroom::copy::grant::{GrantState, Grants};
+    let home = Home::open(home_dir)?;
+    let store = home.store().await?;
+    let court = court.map(str::trim).filter(|c| !c.is_empty());
+    let grants = Grants::load(&store).await?;
+    let listed = grants.listing(court, all, chrono::Utc::now());
+    if json {
+        print_json(&listed)?;
+        return Ok(0);
+    }
+    if listed.is_empty() {
+        let whose = court.map(|c| format!(" to court {c}")).unwrap_or_default();
+        let which = if all {
+            ""
+        } else {
+            " in force (--all lists revoked and expired ones too)"
+        };
+        println!("no copies granted{whose}{which}");
+        return Ok(0);
+    }
+    for s in &listed {
+        let g = &s.grant;
+        let state = match (s.state, &s.revoked) {
+            (GrantState::Revoked, Some(r)) => format!(
+                "revoked by {} at {} (ledger entry {}): {}",
+                r.revoked_by, r.revoked_at, r.ledger_index, r.reason
+            ),
+            (GrantState::Expired, _) => {
+                format!("expired at {}", g.expires.as_deref().unwrap_or("?"))
+            }
+            _ => match &g.expires {
+                Some(e) => format!("active until {e}"),
+                None => "active until revoked".to_string(),
+            },
+        };
+        println!("copy {}  court {}  {state}", g.copy_id, g.court);
+        println!("  request:    {}", g.request);
+        println!(
+            "  granted:    by {} at {} (ledger entries {} issued, {} granted)",
+            g.granted_by, g.granted_at, g.issued_ledger_index, g.ledger_index
+        );
+        for (i, rc) in g.reference_codes.iter().enumerate() {
+            let v = g.versions.get(i).map(String::as_str).unwrap_or("");
+            println!("  record:     {rc} {v}");
+        }
+        println!(
+            "  bundle:     copies/{} ({} bytes)",
+            g.bundle, g.bundle_bytes
+        );
+    }
+    Ok(0)
+}
+
+/// `strongroom copy prune [--dry-run]`.
+async fn prune(home_dir: &Path, json: bool, dry_run: bool) -> Result<u8> {
+    let home = Home::open(home_dir)?;
+    let store = home.store().await?;
+    let report =
+        strongroom::copy::bundles::prune(home.dir(), &store, chrono::Utc::now(), dry_run).await?;
+    if json {
+        print_json(&report)?;
+        return Ok(0);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for p in &report.removed {
+        println!(
+            "{verb} copies/{} ({} bytes): copy {} for court {}, {} at {}",
+            p.bundle,
+            p.bytes,
+            p.copy_id,
+            p.court,
+            p.state.as_str(),
+            p.since
+        );
+    }
+    println!(
+        "{verb} {} bundles ({} bytes) of revoked or expired grants; kept {} in force; {} already gone",
+        report.removed.len(),
+        report.bytes_removed,
+        report.kept,
+        report.already_gone
+    );
+    for name in &report.unreferenced {
+        eprintln!("note: copies/{name} is named by no grant; left alone");
+    }
+    Ok(0)
+}
+
 /// `strongroom copy revoke COPY_ID --reason TEXT`.
 async fn revoke(
     home_dir: &Path,
@@ -200,25 +316,27 @@ async fn revoke(
     copy_id: &str,
     reason: &str,
 ) -> Result<u8> {
-    use strongroom::copy::grant::{self, GrantError};
+    use strongroom::copy::grant::GrantError;
     let home = Home::open(home_dir)?;
     let store = home.store().await?;
     let key = home.key()?;
-    match grant::revoke(&store, &key, actor, copy_id, reason).await {
-        Ok((g, r)) => {
+    match strongroom::copy::bundles::revoke(home.dir(), &store, &key, actor, copy_id, reason).await
+    {
+        Ok(done) => {
+            let (g, r) = (&done.grant, &done.revocation);
+            if let Some(problem) = &done.bundle_problem {
+                eprintln!("warning: the bundle could not be removed ({problem}); strongroom copy prune removes it");
+            }
             if json {
-                print_json(&serde_json::json!({
-                    "grant": g,
-                    "revocation": r,
-                    "applied": {"event": "copy.revoked", "ledger_index": r.ledger_index, "change": r.change},
-                }))?;
+                print_json(&done.to_json())?;
             } else {
                 println!(
-                    "revoked court {}'s grant of copy {} ({} records); copy.revoked is ledger index {}",
+                    "revoked court {}'s grant of copy {} ({} records); copy.revoked is ledger index {}{}",
                     g.court,
                     g.copy_id,
                     g.reference_codes.len(),
-                    r.ledger_index
+                    r.ledger_index,
+                    if done.bundle_removed { "; its bundle was removed" } else { "" }
                 );
             }
             Ok(0)

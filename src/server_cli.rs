@@ -64,8 +64,9 @@ pub struct ServeArgs {
     /// Seconds a request (other than an upload) may take.
     #[arg(long, default_value_t = 60)]
     pub request_timeout: u64,
-    /// Search results kept for reuse until the index next changes (0: every search runs on
-    /// the index).
+    /// Search results kept for reuse until the index next changes, and with them their
+    /// partial results per index segment, reused after a change for the segments it did not
+    /// touch (0: every search runs on the whole index).
     #[arg(long, default_value_t = 1024)]
     pub search_cache: usize,
     /// Start on the embedded default with the sample transfer loaded, and print a demo

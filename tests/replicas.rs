@@ -14,25 +14,10 @@ use std::process::{Command, Output};
 use common::*;
 use serde_json::Value;
 
-/// Due for destruction today (D5 since 2022-01-01; closed 2016-08-01, D5).
-const R1: &str = "0194-WS·2016-D5-BGS-0001";
-const R3: &str = "0194-WS·2016-D5-BGS-0002";
-/// Kept (D10, due 2027).
-const R2: &str = "0194-WS·2016-D10-BGS-0001";
-
-/// The sample re-coded so that R1 and R3 are due for destruction today.
-fn due_package(dir: &Path) -> PathBuf {
-    let bag = sample_copy(dir, "due-package");
-    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
-        let (code, item) = [(R1, 1), (R2, 1), (R3, 2)][i];
-        rec["reference_code"] = code.into();
-        rec["retention"] = code.split('-').nth(2).unwrap().into();
-        rec["item_number"] = item.into();
-        write_json(&bag.join("data").join(&folder).join("record.json"), &rec);
-    }
-    rebag(&bag, &[]);
-    bag
-}
+/// Due for destruction today in common::due_package (D5 since 2022-01-01; closed 2016-08-01,
+/// D5); its third record, DUE_R2 (D10, due 2027), is kept.
+const R1: &str = DUE_R1;
+const R3: &str = DUE_R3;
 
 /// The sample moved to `year`'s series (its own 档号), as its own transfer.
 fn year_package(dir: &Path, year: u32) -> PathBuf {
@@ -51,19 +36,6 @@ fn year_package(dir: &Path, year: u32) -> PathBuf {
     bag
 }
 
-fn run_as(a: &Archive, who: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--home")
-        .arg(&a.home)
-        .arg("--as")
-        .arg(who)
-        .args(args)
-        .env_remove("STRONGROOM_TEST_KILL_AT_WRITE")
-        .envs(a.env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap()
-}
-
 fn ok(out: Output, what: &str) -> Output {
     assert_eq!(
         out.status.code(),
@@ -78,41 +50,6 @@ fn ok(out: Output, what: &str) -> Output {
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", text(&out.stdout), text(&out.stderr)))
-}
-
-/// Proposes, approves (alice, bob) and executes (two witnesses) a destruction batch as of
-/// today; returns the 档号 destroyed.
-fn destroy_due(a: &Archive) -> BTreeSet<String> {
-    let p = json_of(&ok(
-        run_as(a, "carol", &["--json", "dispose", "propose"]),
-        "propose",
-    ));
-    let n = p["batch"]["batch"].as_u64().unwrap().to_string();
-    ok(run_as(a, "alice", &["dispose", "approve", &n]), "approve 1");
-    ok(run_as(a, "bob", &["dispose", "approve", &n]), "approve 2");
-    let x = json_of(&ok(
-        run_as(
-            a,
-            "carol",
-            &[
-                "--json",
-                "dispose",
-                "execute",
-                &n,
-                "--witness",
-                "王监销",
-                "--witness",
-                "李监销",
-            ],
-        ),
-        "execute",
-    ));
-    x["destroyed_now"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

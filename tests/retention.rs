@@ -14,57 +14,17 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const R1: &str = "0194-WS·2016-D5-BGS-0001";
-const R2: &str = "0194-WS·2016-D10-BGS-0001";
-const R3: &str = "0194-WS·2016-D5-BGS-0002";
-
-/// The sample transfer re-coded so that two records are due today: R1 (文书, year-end
-/// trigger, D5) since 2022-01-01 and R3 (closed 2016-08-01, D5) since 2021-08-02; R2 (D10) is
-/// due on 2027-01-01. Item numbers run without gaps in each series.
-fn due_package(dir: &Path) -> PathBuf {
-    let bag = sample_copy(dir, "due-package");
-    for (i, (folder, mut rec)) in records(&bag).into_iter().enumerate() {
-        let (code, item) = [(R1, 1), (R2, 1), (R3, 2)][i];
-        rec["reference_code"] = code.into();
-        rec["retention"] = code.split('-').nth(2).unwrap().into();
-        rec["item_number"] = item.into();
-        write_json(&bag.join("data").join(&folder).join("record.json"), &rec);
-    }
-    rebag(&bag, &[]);
-    bag
-}
+/// The records of common::due_package: R1 (文书, year-end trigger, D5) due since 2022-01-01,
+/// R3 (closed 2016-08-01, D5) since 2021-08-02, R2 (D10) due on 2027-01-01.
+const R1: &str = DUE_R1;
+const R2: &str = DUE_R2;
+const R3: &str = DUE_R3;
 
 fn archive() -> Archive {
     let a = Archive::new();
     let bag = due_package(a.dir.path());
     a.accept(&bag);
     a
-}
-
-fn run_as(a: &Archive, who: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--home")
-        .arg(&a.home)
-        .arg("--as")
-        .arg(who)
-        .args(args)
-        .env_remove("STRONGROOM_TEST_KILL_AT_WRITE")
-        .output()
-        .unwrap()
-}
-
-fn json_as(a: &Archive, who: &str, args: &[&str]) -> (Option<i32>, Value) {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = run_as(a, who, &all);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: not JSON ({e}): {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.code(), v)
 }
 
 fn due_codes(a: &Archive, as_of: &str) -> Vec<String> {
@@ -78,16 +38,6 @@ fn due_codes(a: &Archive, as_of: &str) -> Vec<String> {
         .collect()
 }
 
-fn ok(out: &Output, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
 fn refused(out: &Output, what: &str, says: &str) {
     assert_eq!(
         out.status.code(),
@@ -98,38 +48,6 @@ fn refused(out: &Output, what: &str, says: &str) {
     );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(all.contains(says), "{what}: {all} should say {says:?}");
-}
-
-/// Proposes a batch as of today and has alice and bob approve it; returns its number.
-fn approved_batch(a: &Archive) -> u64 {
-    let (code, v) = json_as(a, "carol", &["dispose", "propose"]);
-    assert_eq!(code, Some(0), "{v:#}");
-    let n = v["batch"]["batch"].as_u64().unwrap();
-    ok(
-        &run_as(a, "alice", &["dispose", "approve", &n.to_string()]),
-        "approve 1",
-    );
-    ok(
-        &run_as(a, "bob", &["dispose", "approve", &n.to_string()]),
-        "approve 2",
-    );
-    n
-}
-
-fn execute(a: &Archive, batch: u64) -> (Option<i32>, Value) {
-    json_as(
-        a,
-        "carol",
-        &[
-            "dispose",
-            "execute",
-            &batch.to_string(),
-            "--witness",
-            "王监销",
-            "--witness",
-            "李监销",
-        ],
-    )
 }
 
 fn verify_all(home: &Path) {
@@ -240,8 +158,7 @@ fn due_codes_action(a: &Archive, action: &str) -> Vec<Value> {
 #[test]
 fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
     let a = archive();
-    let out = run_as(
-        &a,
+    let out = a.run_as(
         "alice",
         &[
             "hold",
@@ -274,7 +191,7 @@ fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
         "no record",
     );
     ok(
-        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "结案"]),
+        &a.run_as("alice", &["hold", "lift", "H1", "--reason", "结案"]),
         "lift 1",
     );
     assert_eq!(
@@ -283,17 +200,17 @@ fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
         "one approval lifts nothing"
     );
     refused(
-        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "结案"]),
+        &a.run_as("alice", &["hold", "lift", "H1", "--reason", "结案"]),
         "the same archivist twice",
         "distinct archivist",
     );
     ok(
-        &run_as(&a, "bob", &["hold", "lift", "H1", "--reason", "结案"]),
+        &a.run_as("bob", &["hold", "lift", "H1", "--reason", "结案"]),
         "lift 2",
     );
     assert_eq!(due_codes(&a, "2030-01-01"), vec![R2, R1, R3]);
     refused(
-        &run_as(&a, "carol", &["hold", "lift", "H1", "--reason", "x"]),
+        &a.run_as("carol", &["hold", "lift", "H1", "--reason", "x"]),
         "lifting a lifted hold",
         "already lifted",
     );
@@ -310,7 +227,7 @@ fn a_held_record_is_never_due_and_lifting_needs_two_distinct_archivists() {
 #[test]
 fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certificate() {
     let a = archive();
-    let (code, v) = json_as(&a, "carol", &["dispose", "propose"]);
+    let (code, v) = a.json_as("carol", &["dispose", "propose"]);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["batch"]["batch"], 1);
     assert_eq!(v["batch"]["items"].as_array().unwrap().len(), 2);
@@ -321,24 +238,21 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         "nothing is due",
     );
     ok(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
+        &a.run_as("alice", &["dispose", "approve", "1"]),
         "approve 1",
     );
     refused(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
+        &a.run_as("alice", &["dispose", "approve", "1"]),
         "the same approver twice",
         "cannot approve twice",
     );
-    let (code, v) = execute(&a, 1);
+    let (code, v) = execute_batch(&a, 1);
     assert_eq!(code, Some(1), "one approval: {v:#}");
     assert!(v["error"]
         .as_str()
         .unwrap()
         .contains("two distinct archivists"));
-    ok(
-        &run_as(&a, "bob", &["dispose", "approve", "1"]),
-        "approve 2",
-    );
+    ok(&a.run_as("bob", &["dispose", "approve", "1"]), "approve 2");
     refused(
         &a.run(&[
             "dispose",
@@ -352,7 +266,7 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         "one witness",
         "two distinct witnesses",
     );
-    let (code, x) = execute(&a, 1);
+    let (code, x) = execute_batch(&a, 1);
     assert_eq!(code, Some(0), "{x:#}");
     assert_eq!(x["destroyed_now"], serde_json::json!([R1, R3]));
     let cert = &x["certificate"];
@@ -436,7 +350,7 @@ fn destruction_needs_two_distinct_approvers_and_leaves_a_tombstone_and_a_certifi
         .collect();
     assert_eq!(hits, vec![R2]);
     // Executing again only shows the certificate.
-    let (code, again) = execute(&a, 1);
+    let (code, again) = execute_batch(&a, 1);
     assert_eq!(code, Some(0));
     assert_eq!(again["already_executed"], true);
     assert_eq!(again["signed"], x["signed"]);
@@ -447,8 +361,7 @@ fn a_hold_placed_after_approval_blocks_execution_of_that_record() {
     let a = archive();
     let n = approved_batch(&a);
     ok(
-        &run_as(
-            &a,
+        &a.run_as(
             "dora",
             &[
                 "hold",
@@ -462,7 +375,7 @@ fn a_hold_placed_after_approval_blocks_execution_of_that_record() {
         ),
         "hold after approval",
     );
-    let (code, x) = execute(&a, n);
+    let (code, x) = execute_batch(&a, n);
     assert_eq!(code, Some(0), "{x:#}");
     assert_eq!(x["destroyed_now"], serde_json::json!([R3]));
     let nd = &x["certificate"]["not_destroyed"][0];
@@ -480,8 +393,7 @@ fn re_appraisal_and_corrections_are_new_versions_and_execution_rechecks_due_date
     let a = archive();
     let n = approved_batch(&a);
     // Re-appraised after the batch was approved: execution judges it again today.
-    let (code, v) = json_as(
-        &a,
+    let (code, v) = a.json_as(
         "alice",
         &[
             "retention",
@@ -507,7 +419,7 @@ fn re_appraisal_and_corrections_are_new_versions_and_execution_rechecks_due_date
     assert_eq!(shown["amendments"][0]["type"], "record.reappraised");
     assert_eq!(shown["amendments"][0]["retention_to"], "D30");
     assert_eq!(due_codes(&a, "2030-01-01"), vec![R2, R3]);
-    let (code, x) = execute(&a, n);
+    let (code, x) = execute_batch(&a, n);
     assert_eq!(code, Some(0), "{x:#}");
     assert_eq!(x["destroyed_now"], serde_json::json!([R3]));
     assert!(x["certificate"]["not_destroyed"][0]["reason"]
@@ -670,8 +582,7 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
          match = { category = [\"WS\"] }\ntrigger = \"year_end\"\naction = \"transfer\"\n",
     )
     .unwrap();
-    let (code, v) = json_as(
-        &a,
+    let (code, v) = a.json_as(
         "carol",
         &[
             "dispose",
@@ -693,14 +604,7 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
         "before approval",
         "two distinct archivists",
     );
-    ok(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
-        "approve 1",
-    );
-    ok(
-        &run_as(&a, "bob", &["dispose", "approve", "1"]),
-        "approve 2",
-    );
+    approve_by_two(&a, 1);
     refused(
         &a.run(&[
             "dispose",
@@ -735,11 +639,11 @@ fn a_transfer_batch_leaves_as_a_package_another_archive_takes_and_its_receipt_re
     );
     assert!(!pkg.exists());
     ok(
-        &run_as(&a, "alice", &["hold", "lift", "H1", "--reason", "审计结束"]),
+        &a.run_as("alice", &["hold", "lift", "H1", "--reason", "审计结束"]),
         "lift 1",
     );
     ok(
-        &run_as(&a, "bob", &["hold", "lift", "H1", "--reason", "审计结束"]),
+        &a.run_as("bob", &["hold", "lift", "H1", "--reason", "审计结束"]),
         "lift 2",
     );
     let (code, p) = a.json(&["transfer-out", "1", "--to", pkg_s]);
@@ -1087,7 +991,7 @@ fn intake_flags_a_record_whose_class_the_schedule_in_force_gives_another_period(
 fn a_refcode_that_was_destroyed_or_transferred_out_is_refused_when_sent_again() {
     let a = archive();
     let batch = approved_batch(&a);
-    let (code, x) = execute(&a, batch);
+    let (code, x) = execute_batch(&a, batch);
     assert_eq!(code, Some(0), "{x:#}");
     let destroyed_on = x["certificate"]["executed_on"]
         .as_str()
@@ -1167,8 +1071,7 @@ fn transferred_out() -> (Archive, Archive, PathBuf, PathBuf) {
          match = { category = [\"WS\"] }\ntrigger = \"year_end\"\naction = \"transfer\"\n",
     )
     .unwrap();
-    let (code, v) = json_as(
-        &a,
+    let (code, v) = a.json_as(
         "carol",
         &[
             "dispose",
@@ -1182,14 +1085,7 @@ fn transferred_out() -> (Archive, Archive, PathBuf, PathBuf) {
         ],
     );
     assert_eq!(code, Some(0), "{v:#}");
-    ok(
-        &run_as(&a, "alice", &["dispose", "approve", "1"]),
-        "approve 1",
-    );
-    ok(
-        &run_as(&a, "bob", &["dispose", "approve", "1"]),
-        "approve 2",
-    );
+    approve_by_two(&a, 1);
     let pkg = a.dir.path().join("package");
     let (code, p) = a.json(&["transfer-out", "1", "--to", pkg.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{p:#}");

@@ -399,6 +399,96 @@ async fn the_result_cache_never_outlives_a_catch_up() {
     assert_eq!(ix.cache().stats().misses, 2);
 }
 
+/// The partial results of unchanged segments, reused after commits (an amendment marking a
+/// deletion in the corpus's segment, then another transfer), answer exactly as an index
+/// searched afresh: the same records, totals and facets, the amended record once.
+#[tokio::test(flavor = "multi_thread")]
+async fn partials_of_unchanged_segments_answer_as_a_fresh_search() {
+    let a = Archive::new();
+    let (bag, docs) = corpus(a.dir.path());
+    a.accept(&bag);
+    let home = strongroom::home::Home::open(&a.home).expect("home");
+    let store = home.store().await.expect("store");
+    let quiet = |_: u64, _: u64| {};
+    let cached = SearchIndex::open(&a.dir.path().join("cached")).expect("ix");
+    cached.set_result_cache(64);
+    let plain = SearchIndex::open(&a.dir.path().join("plain")).expect("ix");
+    let follow = || async {
+        for ix in [&cached, &plain] {
+            search::catch_up(&store, ix, &Default::default(), &quiet)
+                .await
+                .expect("catch up");
+        }
+    };
+    follow().await;
+    let queries = [
+        ("食品经营许可", true),
+        ("判决书 NOT 民间借贷", true),
+        ("", true),
+        ("关于", false),
+        ("电子印章", true),
+        ("year:[2019 TO 2020]", true),
+    ];
+    let ask = |ix: &SearchIndex, q: &str, facets: bool| {
+        search::search(ix, q, &Filters::default(), &Scope::All, 500, facets).expect("search")
+    };
+    let codes = |r: &search::SearchResults| {
+        let mut v: Vec<String> = r.hits.iter().map(|h| h.reference_code.clone()).collect();
+        v.sort();
+        v
+    };
+    let compare = |step: &str| {
+        for (q, facets) in queries {
+            let (c, p) = (ask(&cached, q, facets), ask(&plain, q, facets));
+            assert_eq!(codes(&c), codes(&p), "{step}: {q:?}");
+            assert_eq!(c.total, p.total, "{step}: {q:?}");
+            assert_eq!(c.facets, p.facets, "{step}: {q:?}");
+        }
+    };
+    compare("after the corpus");
+
+    // An amendment: the corpus's segment gets a deletion, the new version a new segment.
+    let amended = &docs[0].refcode;
+    let folder = bag.join("data").join("2018-D30-0001");
+    let mut rec: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("record.json")).expect("read"))
+            .expect("json");
+    assert_eq!(rec["reference_code"].as_str(), Some(amended.as_str()));
+    rec["title"] = Value::String("电子印章系统验收报告".into());
+    let path = a.dir.path().join("amended.json");
+    write_json(&path, &rec);
+    let out = a.run(&[
+        "amend",
+        amended,
+        "--metadata",
+        path.to_str().expect("utf-8"),
+        "--reason",
+        "题名有误",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    follow().await;
+    compare("after the amendment");
+    let found = ask(&cached, "验收报告", false);
+    assert_eq!(codes(&found), vec![amended.clone()], "{found:?}");
+
+    // Another transfer: a new segment; the others are not searched again.
+    let before = cached.partials().stats();
+    a.accept(&sample());
+    follow().await;
+    compare("after the next transfer");
+    let after = cached.partials().stats();
+    assert!(
+        after.hits > before.hits && after.misses > before.misses,
+        "unchanged segments reused, the new one searched: {before:?} → {after:?}"
+    );
+    let all = ask(&cached, "", false);
+    assert_eq!(
+        codes(&all).iter().filter(|c| *c == amended).count(),
+        1,
+        "the amended record once"
+    );
+}
+
 /// One record of the relevance corpus, with the facts its queries are judged by.
 struct Doc {
     refcode: String,

@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,201 +16,6 @@ use serde_json::{json, Value};
 
 const B_AGENCY: &str = "11330100MB0000001Y";
 const A_AGENCY: &str = "11330100MB0000000X";
-
-/// A running `strongroom serve`.
-struct Server {
-    child: Child,
-    base: String,
-    addr: String,
-    _out: BufReader<std::process::ChildStdout>,
-}
-
-impl Server {
-    fn start(a: &Archive, extra: &[&str]) -> Server {
-        let log = std::fs::File::create(a.dir.path().join("server.log")).unwrap();
-        let mut c = Command::new(bin());
-        c.arg("--home")
-            .arg(&a.home)
-            .arg("--as")
-            .arg("tester")
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        let mut child = c.spawn().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        let addr = base.trim_start_matches("http://").to_string();
-        Server {
-            child,
-            base,
-            addr,
-            _out: out,
-        }
-    }
-
-    fn stop(mut self) -> Option<i32> {
-        let pid = self.child.id() as i32;
-        // SAFETY-free: kill(2) through the libc crate the binary already uses.
-        unsafe_kill(pid, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code();
-            }
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn unsafe_kill(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An HTTP answer.
-struct Resp {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}), status {}: {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn header(&self, name: &str) -> String {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build(),
-    )
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
-    let mut r = r.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn get(s: &Server, path: &str, token: Option<&str>) -> Resp {
-    get_h(s, path, token, &[])
-}
-
-fn get_h(s: &Server, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Resp {
-    let mut req = agent().get(format!("{}{}", s.base, path));
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    finish(req.call())
-}
-
-fn post(s: &Server, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
-    let mut req = agent().post(format!("{}{}", s.base, path));
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    finish(match body {
-        Some(b) => req.send_json(b),
-        None => req.send_empty(),
-    })
-}
-
-fn upload(s: &Server, token: &str, bytes: &[u8]) -> Resp {
-    finish(
-        agent()
-            .post(format!("{}/api/transfers", s.base))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Content-Type", "application/octet-stream")
-            .send(bytes),
-    )
-}
-
-fn wait_transfer(s: &Server, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = get(s, &format!("/api/transfers/{id}"), Some(token));
-        assert_eq!(r.status, 200, "{}", r.text());
-        let v = r.json();
-        if v["state"] != "checking" {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "transfer {id} still checking");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Adds a user with `role` through the CLI and returns a fresh token.
-fn user(a: &Archive, name: &str, role: &str) -> String {
-    let out = a.run(&["user", "add", name, "--role", role]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = a.run(&["token", "issue", name]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
 
 /// Agency A's sample (3 公开 records, 2016) and agency B's 2017 copy whose first record is
 /// 内部 (internal).
@@ -245,13 +49,13 @@ struct Tokens {
 
 fn tokens(a: &Archive) -> Tokens {
     Tokens {
-        sec: user(a, "sec", "security-admin"),
-        arch: user(a, "arch", "archivist"),
-        ag_a: user(a, "agency-a", &format!("agency:{A_AGENCY}")),
-        ag_b: user(a, "agency-b", &format!("agency:{B_AGENCY}")),
-        court: user(a, "court1", "court:BJ-01"),
-        aud: user(a, "aud", "auditor"),
-        sys: user(a, "sys", "system-admin"),
+        sec: user_token(a, "sec", "security-admin"),
+        arch: user_token(a, "arch", "archivist"),
+        ag_a: user_token(a, "agency-a", &format!("agency:{A_AGENCY}")),
+        ag_b: user_token(a, "agency-b", &format!("agency:{B_AGENCY}")),
+        court: user_token(a, "court1", "court:BJ-01"),
+        aud: user_token(a, "aud", "auditor"),
+        sys: user_token(a, "sys", "system-admin"),
     }
 }
 
@@ -270,7 +74,7 @@ fn refcodes(v: &Value) -> Vec<String> {
 fn authorization_matrix_every_role_against_every_endpoint() {
     let (a, codes_a, _codes_b) = two_agencies();
     let t = tokens(&a);
-    let s = Server::start(&a, &[]);
+    let s = ServeProcess::start(&a, "server.log");
     let rc = enc(&codes_a[0]);
     // (method, path, body) → expected status per role, in the order
     // security-admin, archivist, agency A, agency B, court, auditor, system-admin.
@@ -533,7 +337,7 @@ fn authorization_matrix_every_role_against_every_endpoint() {
 fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() {
     let (a, codes_a, codes_b) = two_agencies();
     let t = tokens(&a);
-    let s = Server::start(&a, &[]);
+    let s = ServeProcess::start(&a, "server.log");
 
     // By id: B's records are 404 to A, and B's 内部 record is 404 to B itself.
     for c in &codes_b {
@@ -776,8 +580,8 @@ fn agencies_see_only_their_own_public_records_and_every_read_is_in_the_ledger() 
 fn users_tokens_and_revocation_bite_at_once() {
     let a = Archive::new();
     a.accept(&sample());
-    let sec = user(&a, "sec", "security-admin");
-    let s = Server::start(&a, &[]);
+    let sec = user_token(&a, "sec", "security-admin");
+    let s = ServeProcess::start(&a, "server.log");
     // The security administrator adds an archivist and issues a token through the API.
     let r = post(
         &s,
@@ -833,7 +637,7 @@ fn users_tokens_and_revocation_bite_at_once() {
         200
     );
     assert_eq!(get(&s, "/api/whoami", Some(&lin)).status, 401);
-    let arch = user(&a, "wang", "archivist");
+    let arch = user_token(&a, "wang", "archivist");
     assert_eq!(get(&s, "/api/records", Some(&arch)).status, 200);
     let out = a.run(&["user", "revoke", "wang"]);
     assert_eq!(out.status.code(), Some(0));
@@ -863,10 +667,10 @@ fn uploads_left(a: &Archive) -> usize {
 #[test]
 fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     let a = Archive::new();
-    let t_a = user(&a, "agency-a", &format!("agency:{A_AGENCY}"));
-    let t_b = user(&a, "agency-b", &format!("agency:{B_AGENCY}"));
-    let arch = user(&a, "arch", "archivist");
-    let s = Server::start(&a, &[]);
+    let t_a = user_token(&a, "agency-a", &format!("agency:{A_AGENCY}"));
+    let t_b = user_token(&a, "agency-b", &format!("agency:{B_AGENCY}"));
+    let arch = user_token(&a, "arch", "archivist");
+    let s = ServeProcess::start(&a, "server.log");
 
     // Accepted: status, receipt (verifies with the CLI), the records are A's.
     let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
@@ -976,7 +780,7 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
     drop(s);
 
     // Over the size limit: 413 at once from Content-Length, and while streaming without one.
-    let s = Server::start(&a, &["--max-upload-bytes", "4096"]);
+    let s = ServeProcess::start_with(&a, "server.log", &["--max-upload-bytes", "4096"]);
     let before = a.snapshot();
     let r = upload(&s, &t_a, &pkg);
     assert_eq!(r.status, 413, "{}", r.text());
@@ -1009,8 +813,8 @@ fn transfers_upload_check_in_background_and_refuse_what_they_must() {
 fn web_pages_sign_in_search_in_chinese_and_open_a_record() {
     let a = Archive::new();
     a.accept(&sample());
-    let arch = user(&a, "arch", "archivist");
-    let s = Server::start(&a, &[]);
+    let arch = user_token(&a, "arch", "archivist");
+    let s = ServeProcess::start(&a, "server.log");
     // Not signed in: to the sign-in page.
     let r = get(&s, "/search", None);
     assert_eq!(r.status, 303);
@@ -1110,8 +914,8 @@ fn seal_verification_service_judges_against_the_registry() {
     let mut input = format!("{h}.").into_bytes();
     input.extend_from_slice(&content);
     let seal = format!("{h}..{}", URL_SAFE_NO_PAD.encode(key.sign(&input).as_ref()));
-    let aud = user(&a, "aud", "auditor");
-    let s = Server::start(&a, &[]);
+    let aud = user_token(&a, "aud", "auditor");
+    let s = ServeProcess::start(&a, "server.log");
     let ask = |body: &[u8]| {
         post(
             &s,
@@ -1168,8 +972,8 @@ impl Read for Pattern {
 fn a_2_gib_upload_streams_to_disk_with_bounded_memory() {
     const SIZE: u64 = 2 << 30;
     let a = Archive::new();
-    let arch = user(&a, "arch", "archivist");
-    let s = Server::start(&a, &[]);
+    let arch = user_token(&a, "arch", "archivist");
+    let s = ServeProcess::start(&a, "server.log");
     let before = peak_rss_kib(s.child.id());
     let started = Instant::now();
     let r = finish(
@@ -1204,8 +1008,8 @@ fn a_2_gib_upload_streams_to_disk_with_bounded_memory() {
 #[test]
 fn shutdown_lets_a_running_transfer_check_finish() {
     let a = Archive::new();
-    let arch = user(&a, "arch", "archivist");
-    let s = Server::start(&a, &[]);
+    let arch = user_token(&a, "arch", "archivist");
+    let s = ServeProcess::start(&a, "server.log");
     let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
     let r = upload(&s, &arch, &pkg);
     assert_eq!(r.status, 202, "{}", r.text());
@@ -1239,9 +1043,9 @@ fn due_items(v: &Value) -> Vec<String> {
 #[test]
 fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
     let a = due_archive();
-    let alice = user(&a, "alice", "archivist");
-    let bob = user(&a, "bob", "archivist");
-    let s = Server::start(&a, &[]);
+    let alice = user_token(&a, "alice", "archivist");
+    let bob = user_token(&a, "bob", "archivist");
+    let s = ServeProcess::start(&a, "server.log");
     let (al, bo) = (Some(alice.as_str()), Some(bob.as_str()));
 
     // The due list as JSON, as CSV (by ?format= and by Accept), and bad input named.
@@ -1391,10 +1195,10 @@ fn retention_over_the_api_holds_due_lists_and_a_two_archivist_disposition() {
 #[test]
 fn a_court_sees_only_the_copies_granted_to_it_and_the_records_they_name() {
     let (a, codes_a, codes_b) = two_agencies();
-    let arch = user(&a, "arch", "archivist");
-    let c1 = user(&a, "court1", "court:BJ-01");
-    let c2 = user(&a, "court2", "court:BJ-02");
-    let s = Server::start(&a, &[]);
+    let arch = user_token(&a, "arch", "archivist");
+    let c1 = user_token(&a, "court1", "court:BJ-01");
+    let c2 = user_token(&a, "court2", "court:BJ-02");
+    let s = ServeProcess::start(&a, "server.log");
     let (arch, c1, c2) = (Some(arch.as_str()), Some(c1.as_str()), Some(c2.as_str()));
     // codes_b[0] is 内部: before any grant, no court sees it, by id or search.
     let internal = enc(&codes_b[0]);
@@ -1519,10 +1323,10 @@ fn a_court_sees_only_the_copies_granted_to_it_and_the_records_they_name() {
 fn serve_catches_the_search_index_up_in_the_background_at_start_up() {
     let a = Archive::new();
     a.accept(&sample());
-    let arch = user(&a, "arch", "archivist");
+    let arch = user_token(&a, "arch", "archivist");
     // An index that knows nothing: the server must catch it up without being asked.
     let _ = std::fs::remove_dir_all(a.home.join("index"));
-    let s = Server::start(&a, &[]);
+    let s = ServeProcess::start(&a, "server.log");
     // It answers at once…
     assert_eq!(get(&s, "/healthz", None).status, 200);
     // …and catches the index up on its own, before any search.
@@ -1552,9 +1356,9 @@ fn serve_catches_the_search_index_up_in_the_background_at_start_up() {
 #[test]
 fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger() {
     let (a, codes_a, codes_b) = two_agencies();
-    let arch = user(&a, "arch", "archivist");
-    let c1 = user(&a, "court1", "court:BJ-01");
-    let s = Server::start(&a, &[]);
+    let arch = user_token(&a, "arch", "archivist");
+    let c1 = user_token(&a, "court1", "court:BJ-01");
+    let s = ServeProcess::start(&a, "server.log");
     let (arch, c1) = (Some(arch.as_str()), Some(c1.as_str()));
     let issue = |records: Value| {
         let r = post(
@@ -1605,7 +1409,9 @@ fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger
     assert_eq!(r.status, 403, "a court cannot revoke: {}", r.text());
     assert_eq!(a.snapshot(), before, "refused revocations store nothing");
 
-    // The archivist revokes the first grant.
+    // The archivist revokes the first grant; its bundle leaves the home, the second stays.
+    let (first_bundle, second_bundle) = (bundle_of(&a, &first), bundle_of(&a, &second));
+    assert!(first_bundle.exists() && second_bundle.exists());
     let r = post(
         &s,
         &format!("/api/copies/{first}/revoke"),
@@ -1614,6 +1420,16 @@ fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
+    assert_eq!(v["bundle_removed"], true, "{v:#}");
+    assert!(
+        !first_bundle.exists(),
+        "the revoked grant's bundle is removed"
+    );
+    assert!(second_bundle.exists());
+    // An archivist asking for it is told why, not "missing".
+    let r = get(&s, &format!("/api/copies/{first}/bundle"), arch);
+    assert_eq!(r.status, 410, "{}", r.text());
+    assert!(r.text().contains("revoked by arch"), "{}", r.text());
     let at = v["applied"]["ledger_index"].as_u64().unwrap();
     assert_eq!(v["revocation"]["copy_id"], first);
     let e = get(&s, &format!("/api/ledger/entries/{at}"), arch).json();
@@ -1677,6 +1493,15 @@ fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger
     // The CLI revokes the second while the server runs; it bites at the next request.
     let out = a.run(&["copy", "revoke", &second, "--reason", "误授权"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("its bundle was removed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !second_bundle.exists(),
+        "copy revoke removes the bundle too"
+    );
     assert_eq!(get(&s, &format!("/api/copies/{second}"), c1).status, 404);
     assert_eq!(
         get(&s, &format!("/api/records/{}", enc(&codes_a[0])), c1).status,
@@ -1693,8 +1518,197 @@ fn a_revoked_grant_gives_the_court_nothing_more_and_its_reads_stay_in_the_ledger
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
+/// Where a copy's bundle lies in the home, as its grant (`copy list`) names it.
+fn bundle_of(a: &Archive, copy_id: &str) -> std::path::PathBuf {
+    let (code, v) = a.json(&["copy", "list", "--all"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    let g = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["copy_id"] == copy_id)
+        .unwrap_or_else(|| panic!("copy {copy_id} not listed: {v:#}"));
+    a.home.join("copies").join(g["bundle"].as_str().unwrap())
+}
+
+#[test]
+fn copy_list_shows_every_grant_and_prune_removes_the_bundles_of_revoked_and_expired_ones() {
+    let (a, codes_a, codes_b) = two_agencies();
+    let arch = user_token(&a, "arch", "archivist");
+    let c1 = user_token(&a, "court1", "court:BJ-01");
+    let s = ServeProcess::start(&a, "server.log");
+    let (arch, c1) = (Some(arch.as_str()), Some(c1.as_str()));
+    let issue = |court: &str, records: Value, expires: Option<&str>| {
+        let mut body = json!({"court": court, "request": format!("（2026）{court}民初1号"), "records": records});
+        if let Some(e) = expires {
+            body["expires"] = e.into();
+        }
+        post(&s, "/api/copies", arch, Some(&body))
+    };
+    // An expiry already past, or not a date, is refused before anything is written.
+    let before = a.snapshot();
+    for bad in ["2020-01-01", "next week"] {
+        let r = issue("BJ-01", json!([codes_a[0]]), Some(bad));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.text().contains("expires"), "{}", r.text());
+    }
+    assert_eq!(a.snapshot(), before, "a refused expiry stores nothing");
+    assert!(
+        !a.home.join("copies").exists()
+            || std::fs::read_dir(a.home.join("copies")).unwrap().count() == 0
+    );
+
+    // Three grants: BJ-01 until revoked, BJ-01 for a few seconds, BJ-02 until revoked.
+    let id = |r: Resp| {
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["copy"]["copy_id"].as_str().unwrap().to_string()
+    };
+    let lasting = id(issue("BJ-01", json!([codes_a[0], codes_b[0]]), None));
+    let expiry = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let expiry_s = expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let brief = id(issue("BJ-01", json!([codes_a[1]]), Some(&expiry_s)));
+    let other = id(issue("BJ-02", json!([codes_a[2]]), None));
+
+    // `copy list` shows them as the API shows an archivist: id, court, records, request, by
+    // whom and when, expiry, state.
+    let (code, listed) = a.json(&["copy", "list"]);
+    let listed_by = chrono::Utc::now();
+    assert_eq!(code, Some(0), "{listed:#}");
+    let rows = listed.as_array().unwrap();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|g| g["copy_id"].as_str().unwrap())
+        .collect();
+    // (Only when the listing finished before the expiry can it show the brief grant.)
+    if listed_by < expiry {
+        assert_eq!(
+            ids,
+            vec![lasting.as_str(), brief.as_str(), other.as_str()],
+            "{listed:#}"
+        );
+        assert_eq!(rows[1]["state"], "active");
+        assert_eq!(rows[1]["expires"], expiry_s.as_str());
+    }
+    let g = &rows[0];
+    assert_eq!(g["court"], "BJ-01");
+    assert_eq!(g["reference_codes"], json!([codes_a[0], codes_b[0]]));
+    assert_eq!(g["request"], "（2026）BJ-01民初1号");
+    assert_eq!(g["granted_by"], "arch");
+    assert!(g["granted_at"].as_str().unwrap().ends_with('Z'), "{g:#}");
+    assert_eq!(g["expires"], Value::Null);
+    assert_eq!(g["state"], "active");
+    assert_eq!(g["revoked"], Value::Null);
+    let (_, only) = a.json(&["copy", "list", "--court", "BJ-02"]);
+    assert_eq!(only.as_array().unwrap().len(), 1, "{only:#}");
+    assert_eq!(only[0]["copy_id"], other);
+
+    // Revoked from the command line: its bundle goes, and only --all still lists it.
+    let other_bundle = bundle_of(&a, &other);
+    let (code, v) = a.json(&["copy", "revoke", &other, "--reason", "法院撤回调卷函"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["bundle_removed"], true);
+    assert!(!other_bundle.exists());
+    let (_, active) = a.json(&["copy", "list", "--court", "BJ-02"]);
+    assert_eq!(active, json!([]));
+    let (_, all) = a.json(&["copy", "list", "--court", "BJ-02", "--all"]);
+    assert_eq!(all[0]["state"], "revoked", "{all:#}");
+    assert_eq!(all[0]["revoked"]["revoked_by"], "tester");
+    assert_eq!(all[0]["revoked"]["reason"], "法院撤回调卷函");
+    let out = a.run(&["copy", "list", "--all"]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains(&format!("copy {other}  court BJ-02  revoked by tester")),
+        "{listing}"
+    );
+    assert!(listing.contains(&codes_a[2]), "{listing}");
+
+    // Once the brief grant expires the court has nothing through it, with no entry written.
+    let (lasting_bundle, brief_bundle) = (bundle_of(&a, &lasting), bundle_of(&a, &brief));
+    let wait = expiry - chrono::Utc::now() + chrono::Duration::milliseconds(1200);
+    if let Ok(w) = wait.to_std() {
+        std::thread::sleep(w);
+    }
+    assert_eq!(get(&s, &format!("/api/copies/{brief}"), c1).status, 404);
+    assert_eq!(
+        get(&s, &format!("/api/copies/{brief}/bundle"), c1).status,
+        404
+    );
+    assert_eq!(
+        get(&s, &format!("/api/records/{}", enc(&codes_a[1])), c1).status,
+        404
+    );
+    assert_eq!(get(&s, &format!("/api/copies/{lasting}"), c1).status, 200);
+    let (_, all) = a.json(&["copy", "list", "--all"]);
+    let states: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["copy_id"].as_str().unwrap(), g["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (lasting.as_str(), "active"),
+            (brief.as_str(), "expired"),
+            (other.as_str(), "revoked")
+        ]
+    );
+    // The API gives an archivist the very same listing (one reader).
+    assert_eq!(get(&s, "/api/copies", arch).json(), all);
+    let out = a.run(&["copy", "list", "--all"]);
+    assert!(
+        text(&out.stdout).contains(&format!("expired at {expiry_s}")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // prune: a dry run says what it would remove and removes nothing; then the expired
+    // grant's bundle goes and the active one's stays; the store and ledger are untouched.
+    let before = a.snapshot();
+    let (code, dry) = a.json(&["copy", "prune", "--dry-run"]);
+    assert_eq!(code, Some(0), "{dry:#}");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["removed"].as_array().unwrap().len(), 1, "{dry:#}");
+    assert!(brief_bundle.exists(), "a dry run removes nothing");
+    let (code, done) = a.json(&["copy", "prune"]);
+    assert_eq!(code, Some(0), "{done:#}");
+    let removed = done["removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 1, "{done:#}");
+    assert_eq!(removed[0]["copy_id"], brief);
+    assert_eq!(removed[0]["state"], "expired");
+    assert_eq!(removed[0]["since"], expiry_s.as_str());
+    assert_eq!(done["kept"], 1);
+    assert_eq!(
+        done["already_gone"], 1,
+        "the revoked one's bundle went with the revocation"
+    );
+    assert_eq!(done["bytes_removed"], removed[0]["bytes"]);
+    assert!(!brief_bundle.exists());
+    assert!(
+        lasting_bundle.exists(),
+        "prune keeps the bundle of a grant in force"
+    );
+    assert_eq!(a.snapshot(), before, "prune touches nothing in the store");
+    // An archivist asking for the pruned bundle is told why.
+    let r = get(&s, &format!("/api/copies/{brief}/bundle"), arch);
+    assert_eq!(r.status, 410, "{}", r.text());
+    assert!(r.text().contains("expired"), "{}", r.text());
+    // The court still downloads the copy in force, and a second prune finds nothing.
+    let r = get(&s, &format!("/api/copies/{lasting}/bundle"), c1);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = a.run(&["copy", "prune"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("removed 0 bundles"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(s.stop(), Some(0));
+}
+
 /// How many `record.read` entries of the court user the record's history holds.
-fn court_reads(s: &Server, arch: Option<&str>, record: &str) -> usize {
+fn court_reads(s: &ServeProcess, arch: Option<&str>, record: &str) -> usize {
     let r = get(s, &format!("/api/records/{record}/history"), arch);
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
@@ -1703,14 +1717,6 @@ fn court_reads(s: &Server, arch: Option<&str>, record: &str) -> usize {
         .iter()
         .filter(|h| h["entry"]["type"] == "record.read" && h["entry"]["actor"] == "court1")
         .count()
-}
-
-impl Server {
-    /// SIGKILL: the server dies at once, as in a crash.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Holds the store's writer lock in this test process's name (a live writer), so that a
@@ -1734,10 +1740,10 @@ fn hold_writer_lock(a: &Archive) -> std::path::PathBuf {
 #[test]
 fn transfer_status_survives_a_restart_and_a_check_cut_short_is_abandoned() {
     let a = Archive::new();
-    let ag = user(&a, "agency-a", &format!("agency:{A_AGENCY}"));
-    let ag_b = user(&a, "agency-b", &format!("agency:{B_AGENCY}"));
-    let arch = user(&a, "arch", "archivist");
-    let s = Server::start(&a, &[]);
+    let ag = user_token(&a, "agency-a", &format!("agency:{A_AGENCY}"));
+    let ag_b = user_token(&a, "agency-b", &format!("agency:{B_AGENCY}"));
+    let arch = user_token(&a, "arch", "archivist");
+    let s = ServeProcess::start(&a, "server.log");
     // One accepted, one rejected (a file changed after bagging).
     let pkg = tar_bytes(&sample(), &a.dir.path().join("sample.tar"));
     let r = upload(&s, &ag, &pkg);
@@ -1775,7 +1781,7 @@ fn transfer_status_survives_a_restart_and_a_check_cut_short_is_abandoned() {
     assert_eq!(s.stop(), Some(0));
 
     // After a restart: the same status, receipt and report, to the same people only.
-    let s = Server::start(&a, &[]);
+    let s = ServeProcess::start(&a, "server.log");
     assert_eq!(wait_transfer(&s, &ag, &ok), accepted);
     assert_eq!(
         get(&s, &format!("/api/transfers/{ok}/receipt"), Some(&ag)).text(),
@@ -1832,7 +1838,7 @@ fn transfer_status_survives_a_restart_and_a_check_cut_short_is_abandoned() {
     std::thread::sleep(Duration::from_millis(500));
     s.kill();
     std::fs::remove_file(&lock).unwrap();
-    let s = Server::start(&a, &[]);
+    let s = ServeProcess::start(&a, "server.log");
     let v = wait_transfer(&s, &arch, &cut);
     assert_eq!(v["state"], "abandoned", "{v:#}");
     assert!(v["error"].as_str().unwrap().contains("submit"), "{v:#}");

@@ -10,7 +10,13 @@
 //! A grant can be revoked (撤销调阅授权): a revocation document in the same folder, committed
 //! by its `copy.revoked` entry. A revoked grant gives its court nothing any more; the grant,
 //! the revocation and every read the court made before it stay in the store and the ledger.
+//!
+//! A grant may carry an expiry (`expires`): past it the grant is expired and gives its court
+//! nothing, exactly as a revoked one, without a ledger entry (the expiry is in the committed
+//! grant document). The bundles of revoked and expired grants are removed from the home by
+//! [`super::bundles`]; the grant documents and entries stay.
 
+use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
@@ -84,12 +90,38 @@ pub struct Revocation {
     pub revoked_at: String,
 }
 
-/// A grant as the API and the pages show it: the grant and, once revoked, its revocation.
+/// Where a grant stands at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantState {
+    /// In force (授权有效): the court may download the copy and read its records.
+    Active,
+    /// Past its `expires` (已过期): the court has nothing through it.
+    Expired,
+    /// Revoked by an archivist (已撤销): the court has nothing through it.
+    Revoked,
+}
+
+impl GrantState {
+    /// The state's name as `--json` and the API write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Active => "active",
+            GrantState::Expired => "expired",
+            GrantState::Revoked => "revoked",
+        }
+    }
+}
+
+/// A grant as the API, the pages and `copy list` show it: the grant, its state and, once
+/// revoked, its revocation.
 #[derive(Debug, Clone, Serialize)]
 pub struct GrantStatus {
     /// The grant.
     #[serde(flatten)]
     pub grant: Grant,
+    /// Its state when it was read.
+    pub state: GrantState,
     /// The revocation, if revoked (then the court has nothing through it any more).
     pub revoked: Option<Revocation>,
 }
@@ -128,6 +160,21 @@ pub struct Grant {
     pub granted_by: String,
     /// When (RFC 3339 UTC).
     pub granted_at: String,
+    /// When the grant lapses (RFC 3339 UTC); none: until revoked. Absent from documents
+    /// written before grants could expire (they never do).
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+impl Grant {
+    /// Whether the grant has lapsed at `now`. An expiry that does not parse counts as
+    /// lapsed: a grant gives access only while it is certainly in force.
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        match self.expires.as_deref() {
+            None => false,
+            Some(e) => crate::seals::registry::parse_time(e).is_none_or(|t| t <= now),
+        }
+    }
 }
 
 /// Every committed grant and revocation, in ledger order.
@@ -214,11 +261,23 @@ impl Grants {
         self.revocations.iter().find(|r| r.copy_id == copy_id)
     }
 
-    /// The grants in force (not revoked).
+    /// A grant's state at `now`: a revocation wins over an expiry (it is the recorded act).
+    pub fn state_of(&self, g: &Grant, now: DateTime<Utc>) -> GrantState {
+        if self.revocation_of(&g.copy_id).is_some() {
+            GrantState::Revoked
+        } else if g.expired_at(now) {
+            GrantState::Expired
+        } else {
+            GrantState::Active
+        }
+    }
+
+    /// The grants in force now (neither revoked nor expired).
     fn in_force(&self) -> impl Iterator<Item = &Grant> {
+        let now = Utc::now();
         self.grants
             .iter()
-            .filter(|g| self.revocation_of(&g.copy_id).is_none())
+            .filter(move |g| self.state_of(g, now) == GrantState::Active)
     }
 
     /// The grants in force for one court (a revoked grant gives it nothing).
@@ -243,14 +302,31 @@ impl Grants {
         self.grants.iter().find(|g| g.copy_id == copy_id)
     }
 
-    /// Every grant with its revocation, in ledger order.
+    /// Every grant with its state now and its revocation, in ledger order.
     pub fn statuses(&self) -> Vec<GrantStatus> {
+        self.statuses_at(Utc::now())
+    }
+
+    /// Every grant with its state at `now` and its revocation, in ledger order.
+    pub fn statuses_at(&self, now: DateTime<Utc>) -> Vec<GrantStatus> {
         self.grants
             .iter()
             .map(|g| GrantStatus {
                 grant: g.clone(),
+                state: self.state_of(g, now),
                 revoked: self.revocation_of(&g.copy_id).cloned(),
             })
+            .collect()
+    }
+
+    /// The grants an operator lists (`strongroom copy list`, and what `GET /api/copies`
+    /// shows an archivist): those of `court` if given, in ledger order; only the ones in
+    /// force at `now` unless `all`.
+    pub fn listing(&self, court: Option<&str>, all: bool, now: DateTime<Utc>) -> Vec<GrantStatus> {
+        self.statuses_at(now)
+            .into_iter()
+            .filter(|s| court.is_none_or(|c| s.grant.court == c))
+            .filter(|s| all || s.state == GrantState::Active)
             .collect()
     }
 }
@@ -276,6 +352,8 @@ pub struct NewGrant {
     pub bundle_sha256: String,
     /// Its size.
     pub bundle_bytes: u64,
+    /// When the grant lapses (RFC 3339 UTC); none: until revoked.
+    pub expires: Option<String>,
 }
 
 /// Grants a court its copy: the document, committed by its `copy.granted` entry through the
@@ -310,6 +388,7 @@ pub async fn grant(
                 bundle_bytes: g.bundle_bytes,
                 granted_by: actor.to_string(),
                 granted_at: store::now_rfc3339(),
+                expires: g.expires.clone(),
             };
             let bytes = store::pretty(&doc);
             let path = store::path_of([GRANTS_PREFIX, &format!("{index:020}-{change}.json")]);
@@ -340,8 +419,8 @@ pub async fn grant(
 /// Revokes the grant of `copy_id` (撤销调阅授权): a revocation document committed by its
 /// `copy.revoked` entry, through the same document-change frame as the grant. Refused (and
 /// nothing written) for a copy never granted, a grant already revoked, or an empty reason.
-/// The court's reads before it stay in the ledger; its bundle stays in the server's home for
-/// the archivists.
+/// The court's reads before it stay in the ledger. The bundle is the caller's to remove
+/// ([`super::bundles::revoke`] does both).
 pub async fn revoke(
     store: &Store,
     key: &ArchiveKey,
@@ -408,4 +487,115 @@ pub async fn revoke(
             message: "the revocation was committed without its document".into(),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn grant(copy_id: &str, court: &str, expires: Option<&str>) -> Grant {
+        Grant {
+            doc_type: GRANT_TYPE.into(),
+            format_version: GRANTS_FORMAT_VERSION,
+            change: format!("c-{copy_id}"),
+            ledger_index: 0,
+            court: court.into(),
+            copy_id: copy_id.into(),
+            issued_ledger_index: 0,
+            request: "r".into(),
+            reference_codes: vec![format!("rc-{copy_id}")],
+            versions: vec!["v1".into()],
+            bundle: format!("{copy_id}.zip"),
+            bundle_sha256: String::new(),
+            bundle_bytes: 0,
+            granted_by: "arch".into(),
+            granted_at: "2026-01-01T00:00:00Z".into(),
+            expires: expires.map(String::from),
+        }
+    }
+
+    fn revocation(copy_id: &str) -> Revocation {
+        Revocation {
+            doc_type: REVOCATION_TYPE.into(),
+            format_version: GRANTS_FORMAT_VERSION,
+            change: "x".into(),
+            ledger_index: 9,
+            court: "BJ-01".into(),
+            copy_id: copy_id.into(),
+            grant_ledger_index: 0,
+            reason: "r".into(),
+            revoked_by: "arch".into(),
+            revoked_at: "2026-06-01T00:00:00Z".into(),
+        }
+    }
+
+    /// A grant's state as a table: (expires, revoked, state at 2026-06-01 12:00 UTC).
+    #[test]
+    fn state_table() {
+        let now = crate::seals::registry::parse_time("2026-06-01T12:00:00Z").unwrap();
+        let cases: &[(Option<&str>, bool, GrantState)] = &[
+            (None, false, GrantState::Active),
+            (Some("2026-06-02"), false, GrantState::Active),
+            (Some("2026-06-01T12:00:01Z"), false, GrantState::Active),
+            // The expiry moment itself is past: a grant is in force strictly before it.
+            (Some("2026-06-01T12:00:00Z"), false, GrantState::Expired),
+            (
+                Some("2026-06-01T20:00:00+08:00"),
+                false,
+                GrantState::Expired,
+            ),
+            (Some("2026-06-01"), false, GrantState::Expired),
+            // An expiry that does not parse gives nothing (fail closed).
+            (Some("someday"), false, GrantState::Expired),
+            // A revocation wins over an expiry.
+            (Some("2026-05-01"), true, GrantState::Revoked),
+            (None, true, GrantState::Revoked),
+        ];
+        for (i, (expires, revoked, want)) in cases.iter().enumerate() {
+            let id = format!("g{i}");
+            let grants = Grants {
+                grants: vec![grant(&id, "BJ-01", *expires)],
+                revocations: if *revoked {
+                    vec![revocation(&id)]
+                } else {
+                    vec![]
+                },
+            };
+            assert_eq!(
+                grants.state_of(&grants.grants[0], now),
+                *want,
+                "{expires:?} revoked={revoked}"
+            );
+        }
+    }
+
+    #[test]
+    fn listing_filters_by_court_and_state_and_keeps_ledger_order() {
+        let now = crate::seals::registry::parse_time("2026-06-01T12:00:00Z").unwrap();
+        let grants = Grants {
+            grants: vec![
+                grant("a", "BJ-01", None),
+                grant("b", "BJ-01", Some("2026-01-01")),
+                grant("c", "BJ-02", None),
+                grant("d", "BJ-01", None),
+            ],
+            revocations: vec![revocation("d")],
+        };
+        let ids = |v: Vec<GrantStatus>| v.into_iter().map(|s| s.grant.copy_id).collect::<Vec<_>>();
+        assert_eq!(ids(grants.listing(None, false, now)), ["a", "c"]);
+        assert_eq!(ids(grants.listing(None, true, now)), ["a", "b", "c", "d"]);
+        assert_eq!(ids(grants.listing(Some("BJ-01"), false, now)), ["a"]);
+        assert_eq!(
+            ids(grants.listing(Some("BJ-01"), true, now)),
+            ["a", "b", "d"]
+        );
+        assert!(grants.listing(Some("BJ-03"), true, now).is_empty());
+        // A document written before grants could expire reads as never expiring.
+        let mut old = serde_json::to_value(grant("e", "BJ-01", None)).unwrap();
+        old.as_object_mut().unwrap().remove("expires");
+        let old: Grant = serde_json::from_value(old).unwrap();
+        assert_eq!(old.expires, None);
+        assert!(!old.expired_at(now));
+    }
 }

@@ -7,6 +7,7 @@
 //! `ledger::commit::append_event`. Verifying a bundle is `verify_copy`'s job (tools/verify-copy),
 //! which shares no code with this module on purpose.
 
+pub mod bundles;
 pub mod entry_index;
 pub mod grant;
 pub mod timestamp;

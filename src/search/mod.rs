@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod follower;
+pub mod partial;
 pub mod query;
 pub mod schema;
 pub mod tokenizer;
@@ -129,6 +130,8 @@ pub struct SearchIndex {
     read_to: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Recent results, per reader generation.
     cache: std::sync::Arc<cache::ResultCache>,
+    /// Recent searches' results per unchanged segment.
+    partials: std::sync::Arc<partial::PartialCache>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -220,13 +223,22 @@ impl SearchIndex {
             reader,
             read_to: std::sync::Arc::new(applied.into()),
             cache: std::sync::Arc::default(),
+            partials: std::sync::Arc::default(),
         })
     }
 
-    /// Keeps the results of up to `entries` searches for the current reader generation (0,
-    /// the default: none). For a long-running process that answers the same searches often.
+    /// Keeps the results of up to `entries` searches for the current reader generation, and
+    /// their partial results per segment across generations ([`partial`]) (0, the default:
+    /// none). For a long-running process that answers the same searches often.
     pub fn set_result_cache(&self, entries: usize) {
         self.cache.set_capacity(entries);
+        self.partials
+            .set_capacity(entries.saturating_mul(partial::PARTIALS_PER_RESULT));
+    }
+
+    /// The partial results kept per segment.
+    pub fn partials(&self) -> &partial::PartialCache {
+        &self.partials
     }
 
     /// The result cache.

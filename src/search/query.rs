@@ -9,17 +9,19 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use serde::Serialize;
-use tantivy::collector::{Count, DocSetCollector, FacetCollector, MultiCollector, TopDocs};
+use tantivy::collector::{Collector, DocSetCollector, FacetCollector};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery,
-    RegexQuery, TermQuery, TermSetQuery,
+    AllQuery, Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring,
+    Occur, Query, QueryParser, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, Score, TantivyDocument, Term};
+use tantivy::{DocAddress, Score, SegmentOrdinal, TantivyDocument, Term};
 
+use super::partial::{self, PartialCollector};
 use super::schema::FACETS;
 use super::{SearchError, SearchIndex};
 use crate::refcode::RefCode;
@@ -317,7 +319,7 @@ pub fn search(
     if let Some(hit) = index.cache().get(generation, &key) {
         return Ok(hit);
     }
-    let results = run(index, &searcher, query_text, filters, scope, limit, facets)?;
+    let results = run(index, &searcher, &key, limit, facets)?;
     index.cache().put(generation, key, &results);
     Ok(results)
 }
@@ -325,12 +327,11 @@ pub fn search(
 fn run(
     index: &SearchIndex,
     searcher: &tantivy::Searcher,
-    query_text: &str,
-    filters: &Filters,
-    scope: &Scope,
+    key: &super::cache::Key,
     limit: usize,
     facets: bool,
 ) -> Result<SearchResults, SearchError> {
+    let (query_text, filters, scope) = (key.query.as_str(), &key.filters, &key.scope);
     let f = *index.fields();
     let mut warnings = Vec::new();
 
@@ -401,27 +402,58 @@ fn run(
     clauses.push((Occur::MustNot, term(f.kind, super::schema::KIND_ENTRY)));
     let query = BooleanQuery::new(clauses);
 
-    // One pass over the matches: hits, total and (when asked) every facet dimension.
-    let mut collectors = MultiCollector::new();
-    let top_handle = collectors.add_collector(TopDocs::with_limit(limit.max(1)).order_by_score());
-    let count_handle = collectors.add_collector(Count);
-    let facet_handles: Vec<_> = if facets {
+    // One pass over each segment's matches: hits, total and (when asked) every facet
+    // dimension; a segment unchanged since the same search was made is not searched again.
+    let facet_collectors = || -> Vec<FacetCollector> {
+        if !facets {
+            return Vec::new();
+        }
         FACETS
             .iter()
-            .map(|(dimension, field)| {
+            .map(|(_, field)| {
                 let mut c = FacetCollector::for_field(*field);
                 c.add_facet("/");
-                (*dimension, collectors.add_collector(c))
+                c
             })
             .collect()
-    } else {
-        Vec::new()
     };
-    let mut fruits = searcher
-        .search(&query, &collectors)
+    let collector = PartialCollector {
+        limit: limit.max(1),
+        facets: facet_collectors(),
+    };
+    let partials = index.partials();
+    let epoch = partials.epoch(searcher);
+    let statistics: &dyn Bm25StatisticsProvider = match &epoch {
+        Some(e) => &e.searcher,
+        None => searcher,
+    };
+    let weight = query
+        .weight(EnableScoring::enabled_from_statistics_provider(
+            statistics, searcher,
+        ))
         .map_err(|e| index.err(e))?;
-    let top = top_handle.extract(&mut fruits);
-    let total = count_handle.extract(&mut fruits);
+    let mut found = Vec::with_capacity(searcher.segment_readers().len());
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let ord = ord as SegmentOrdinal;
+        let kept = epoch.as_ref().and_then(|e| partials.get(key, reader, e.id));
+        let part = match kept {
+            Some(p) => p,
+            None => {
+                let p = Arc::new(
+                    collector
+                        .collect_segment(weight.as_ref(), ord, reader)
+                        .map_err(|e| index.err(e))?,
+                );
+                if let Some(e) = &epoch {
+                    partials.put(key, reader, e.id, p.clone());
+                }
+                p
+            }
+        };
+        found.push((ord, part));
+    }
+    let (top, total, mut facet_counts) =
+        partial::merge(&found, limit.max(1), &collector.facets).map_err(|e| index.err(e))?;
     let snippets = |field| {
         text_query
             .as_ref()
@@ -451,8 +483,7 @@ fn run(
 
     let facets = if facets {
         let mut out = Facets::new();
-        for (dimension, handle) in facet_handles {
-            let counts = handle.extract(&mut fruits);
+        for ((dimension, _), counts) in FACETS.iter().zip(facet_counts.drain(..)) {
             let values = counts
                 .get("/")
                 .map(|(facet, n)| {
@@ -472,7 +503,7 @@ fn run(
     };
     Ok(SearchResults {
         query: query_text.to_string(),
-        total: total as u64,
+        total,
         hits,
         facets,
         warnings,

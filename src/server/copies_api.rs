@@ -18,7 +18,8 @@ use utoipa::ToSchema;
 
 use super::authz::{require, Capability};
 use super::{ApiError, AppState, Auth};
-use crate::copy::grant::{self, GrantError, GrantStatus, NewGrant};
+use crate::copy::bundles;
+use crate::copy::grant::{self, GrantError, GrantState, GrantStatus, NewGrant};
 use crate::copy::{self, CopyError, CopyRequest};
 use crate::users::{Principal, Role};
 
@@ -58,6 +59,10 @@ pub struct NewCopy {
     pub records: Vec<String>,
     /// The version to copy (default: each record's newest).
     pub version: Option<String>,
+    /// When the court's grant lapses (RFC 3339 or YYYY-MM-DD, in the future); none or empty:
+    /// until revoked.
+    #[serde(default)]
+    pub expires: Option<String>,
 }
 
 /// `POST /api/copies` (archivist): issues the copy bundle (`copy.issued`) and grants it to
@@ -92,6 +97,29 @@ pub async fn issue(
             "request: record the court's request (case number, letter reference)",
         ));
     }
+    let expires = match c
+        .expires
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        None => None,
+        Some(e) => {
+            let t = crate::seals::registry::parse_time(e).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "expires: {e:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"
+                ))
+            })?;
+            // Checked before the copy is issued: nothing is written for a grant that could
+            // never be used.
+            if t <= chrono::Utc::now() {
+                return Err(ApiError::bad_request(format!(
+                    "expires: {e} is already past; give a later date or none (until revoked)"
+                )));
+            }
+            Some(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }
+    };
     let dir = state.home.dir().join("copies");
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e))?;
     let name = format!("{}.zip", crate::store::random_hex(8));
@@ -149,24 +177,26 @@ pub async fn issue(
             bundle: name,
             bundle_sha256: sha256,
             bundle_bytes: bytes,
+            expires,
         },
     )
     .await?;
     Ok((issued, g))
 }
 
-/// The grants the caller may see: an archivist all (revoked ones with their revocation), a
-/// court its own grants in force.
+/// The grants the caller may see: an archivist all (revoked and expired ones with their
+/// state, as `strongroom copy list --all` lists them), a court its own grants in force.
 pub async fn visible_grants(state: &AppState, p: &Principal) -> Result<Vec<GrantStatus>, ApiError> {
     require(p, Capability::ReadCopies)?;
     let all = state.grants().await?;
     Ok(match &p.role {
-        Role::Archivist => all.statuses(),
+        Role::Archivist => all.listing(None, true, chrono::Utc::now()),
         Role::Court(id) => all
             .for_court(id)
             .into_iter()
             .map(|g| GrantStatus {
                 grant: g.clone(),
+                state: GrantState::Active,
                 revoked: None,
             })
             .collect(),
@@ -232,10 +262,11 @@ pub struct RevokeGrant {
 }
 
 /// `POST /api/copies/{copy_id}/revoke {reason}` (archivist): revokes the court's grant of the
-/// copy (`copy.revoked`): `{grant, revocation, applied}`.
+/// copy (`copy.revoked`) and removes its bundle from the home: `{grant, revocation, applied,
+/// bundle_removed, bundle_problem}`.
 #[utoipa::path(post, path = "/api/copies/{copy_id}/revoke", tag = "copies", request_body = RevokeGrant,
     params(("copy_id" = String, Path, description = "the copy's id")),
-    responses((status = 200, body = Object, description = "{grant, revocation, applied: {event, ledger_index, change}}"),
+    responses((status = 200, body = Object, description = "{grant, revocation, applied: {event, ledger_index, change}, bundle_removed, bundle_problem}"),
         (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)),
     security(("token" = [])))]
@@ -245,13 +276,31 @@ pub async fn revoke_grant(
     UrlPath(copy_id): UrlPath<String>,
     Json(body): Json<RevokeGrant>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&p, Capability::IssueCopies)?;
-    let (g, r) = grant::revoke(&state.store, &state.key, &p.user, &copy_id, &body.reason).await?;
-    Ok(Json(serde_json::json!({
-        "grant": g,
-        "applied": {"event": "copy.revoked", "ledger_index": r.ledger_index, "change": r.change},
-        "revocation": r,
-    })))
+    let done = revoke(&state, &p, &copy_id, &body.reason).await?;
+    Ok(Json(done.to_json()))
+}
+
+/// Revokes a grant and removes its bundle (the API's and the copy page's one path).
+pub async fn revoke(
+    state: &AppState,
+    p: &Principal,
+    copy_id: &str,
+    reason: &str,
+) -> Result<bundles::Revoked, ApiError> {
+    require(p, Capability::IssueCopies)?;
+    let done = bundles::revoke(
+        state.home.dir(),
+        &state.store,
+        &state.key,
+        &p.user,
+        copy_id,
+        reason,
+    )
+    .await?;
+    if let Some(problem) = &done.bundle_problem {
+        tracing::warn!(copy = %copy_id, %problem, "the revoked grant's bundle could not be removed; strongroom copy prune removes it");
+    }
+    Ok(done)
 }
 
 /// `GET /api/copies/{copy_id}/bundle`: the bundle (ZIP), after its bytes were checked
@@ -260,19 +309,32 @@ pub async fn revoke_grant(
 #[utoipa::path(get, path = "/api/copies/{copy_id}/bundle", tag = "copies",
     params(("copy_id" = String, Path, description = "the copy's id")),
     responses((status = 200, content_type = "application/zip", description = "the copy bundle (formats/copy-bundle.md)"),
-        (status = 404, body = super::ErrorBody)),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody, description = "the bundle on disk does not match its grant"),
+        (status = 410, body = super::ErrorBody, description = "the grant was revoked, or expired and its bundle pruned, or the bundle is gone")),
     security(("token" = [])))]
 pub async fn download_bundle(
     State(state): State<Arc<AppState>>,
     Auth(p): Auth,
     UrlPath(copy_id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let g = one(&state, &p, &copy_id).await?.grant;
-    // The name comes from a committed grant, but never leave the copies folder.
-    if g.bundle.contains('/') || g.bundle.contains('\\') || g.bundle.starts_with('.') {
-        return Err(ApiError::not_found(format!("no bundle for copy {copy_id}")));
+    let status = one(&state, &p, &copy_id).await?;
+    // Only an archivist sees a grant that is not in force; its bundle is removed with the
+    // revocation (or by `copy prune` once expired), so say why rather than "missing".
+    if let Some(r) = &status.revoked {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "revoked",
+            format!(
+                "the grant of copy {copy_id} was revoked by {} at {} (ledger entry {}); its bundle is no longer handed out (the ledger keeps the grant, the revocation and every read)",
+                r.revoked_by, r.revoked_at, r.ledger_index
+            ),
+        ));
     }
-    let path = state.home.dir().join("copies").join(&g.bundle);
+    let g = status.grant;
+    let Some(path) = bundles::bundle_path(state.home.dir(), &g) else {
+        return Err(ApiError::not_found(format!("no bundle for copy {copy_id}")));
+    };
     let check = path.clone();
     let digested = tokio::task::spawn_blocking(move || {
         crate::digest::digest_file(&check, &[crate::digest::Algorithm::Sha256])
@@ -284,6 +346,16 @@ pub async fn download_bundle(
             .get(&crate::digest::Algorithm::Sha256)
             .cloned()
             .unwrap_or_default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && status.state == GrantState::Expired => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "expired",
+                format!(
+                    "the grant of copy {copy_id} expired at {} and its bundle was pruned; an archivist can issue the copy again",
+                    g.expires.as_deref().unwrap_or("?")
+                ),
+            ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::new(
                 StatusCode::GONE,

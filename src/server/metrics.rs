@@ -179,11 +179,14 @@ pub async fn handler(
         .into_response())
 }
 
-/// The search result cache's counters (`serve --search-cache`).
+/// The search result cache's counters, and those of the partial results per segment
+/// (`serve --search-cache`).
 fn search_cache(state: &AppState) -> String {
     let c = state.index_reader.cache().stats();
+    let p = state.index_reader.partials().stats();
     format!(
-        "# HELP strongroom_search_cache_total Searches answered from the result cache (hit) or run on the index (miss).\n# TYPE strongroom_search_cache_total counter\nstrongroom_search_cache_total{{result=\"hit\"}} {}\nstrongroom_search_cache_total{{result=\"miss\"}} {}\n",
-        c.hits, c.misses
+        "# HELP strongroom_search_cache_total Searches answered from the result cache (hit) or run on the index (miss).\n# TYPE strongroom_search_cache_total counter\nstrongroom_search_cache_total{{result=\"hit\"}} {}\nstrongroom_search_cache_total{{result=\"miss\"}} {}\n\
+         # HELP strongroom_search_segments_total Index segments a search run on the index reused a partial result for (hit) or searched (miss).\n# TYPE strongroom_search_segments_total counter\nstrongroom_search_segments_total{{result=\"hit\"}} {}\nstrongroom_search_segments_total{{result=\"miss\"}} {}\n",
+        c.hits, c.misses, p.hits, p.misses
     )
 }

@@ -72,9 +72,19 @@ impl Archive {
         self.cmd(args).output().expect("run strongroom")
     }
 
+    /// Runs the binary with `--home` and `--as who` (an archivist's name, for the steps that
+    /// need distinct people).
+    pub fn run_as(&self, who: &str, args: &[&str]) -> Output {
+        self.cmd_as(who, args).output().expect("run strongroom")
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_as("tester", args)
+    }
+
+    fn cmd_as(&self, who: &str, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.arg("--home").arg(&self.home).arg("--as").arg("tester");
+        c.arg("--home").arg(&self.home).arg("--as").arg(who);
         c.args(args);
         c.env_remove("STRONGROOM_TEST_KILL_AT_WRITE");
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -83,9 +93,14 @@ impl Archive {
 
     /// Runs with `--json` and parses stdout.
     pub fn json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+        self.json_as("tester", args)
+    }
+
+    /// Runs with `--json --as who` and parses stdout.
+    pub fn json_as(&self, who: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
-        let out = self.run(&a);
+        let out = self.run_as(who, &a);
         let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout of {args:?} is not JSON ({e}): {}\nstderr: {}",
@@ -489,21 +504,88 @@ pub fn due_package(dir: &Path) -> PathBuf {
     bag
 }
 
+/// Asserts a run exited 0, showing its output otherwise.
+pub fn ok(out: &Output, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Proposes a disposition batch as of today (carol) and has two distinct archivists (alice,
+/// bob) approve it: its number.
+pub fn approved_batch(a: &Archive) -> u64 {
+    let (code, v) = a.json_as("carol", &["dispose", "propose"]);
+    assert_eq!(code, Some(0), "propose: {v:#}");
+    let n = v["batch"]["batch"].as_u64().unwrap();
+    approve_by_two(a, n);
+    n
+}
+
+/// Two distinct archivists (alice, bob) approve a disposition batch.
+pub fn approve_by_two(a: &Archive, batch: u64) {
+    let n = batch.to_string();
+    ok(&a.run_as("alice", &["dispose", "approve", &n]), "approve 1");
+    ok(&a.run_as("bob", &["dispose", "approve", &n]), "approve 2");
+}
+
+/// Executes a disposition batch (carol, before two witnesses): exit code and JSON.
+pub fn execute_batch(a: &Archive, batch: u64) -> (Option<i32>, serde_json::Value) {
+    a.json_as(
+        "carol",
+        &[
+            "dispose",
+            "execute",
+            &batch.to_string(),
+            "--witness",
+            "王监销",
+            "--witness",
+            "李监销",
+        ],
+    )
+}
+
+/// Destroys what is due today: proposes, has two archivists approve and executes one batch
+/// ([`approved_batch`], [`execute_batch`]); the 档号 destroyed.
+pub fn destroy_due(a: &Archive) -> std::collections::BTreeSet<String> {
+    let n = approved_batch(a);
+    let (code, x) = execute_batch(a, n);
+    assert_eq!(code, Some(0), "execute: {x:#}");
+    x["destroyed_now"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A running `strongroom serve` (killed when dropped).
 pub struct ServeProcess {
     pub child: std::process::Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// `127.0.0.1:PORT`, for tests that speak raw HTTP on a socket.
+    pub addr: String,
     _out: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl ServeProcess {
     /// Starts `serve` on a free port with its log in `<archive dir>/<log>`.
     pub fn start(a: &Archive, log: &str) -> ServeProcess {
+        ServeProcess::start_with(a, log, &[])
+    }
+
+    /// Starts `serve` on a free port with more arguments (`--max-upload-bytes N`, ...).
+    pub fn start_with(a: &Archive, log: &str, extra: &[&str]) -> ServeProcess {
         use std::io::BufRead;
         let log = std::fs::File::create(a.dir.path().join(log)).unwrap();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut child = a
-            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .cmd(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::from(log))
             .spawn()
@@ -517,11 +599,44 @@ impl ServeProcess {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .trim_end_matches('/')
             .to_string();
+        let addr = base.trim_start_matches("http://").to_string();
         ServeProcess {
             child,
             base,
+            addr,
             _out: out,
         }
+    }
+
+    /// SIGTERM, then waits (at most 30 s) for the graceful shutdown: its exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id() as i32;
+        sigterm(pid);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: the server dies at once, as in a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(unsafe_code)]
+fn sigterm(pid: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
     }
 }
 
@@ -532,52 +647,160 @@ impl Drop for ServeProcess {
     }
 }
 
+/// An HTTP client that reports every status as an answer (never an error) and follows no
+/// redirect, so tests see a 303 as it is.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
             .build(),
     )
 }
 
+/// An HTTP answer.
+pub struct Resp {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The body as JSON (panics, showing it, when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), status {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value ("" when absent).
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+/// Percent-encodes a URL path or query value (keeps `/`).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Reads a whole answer (up to 1 GiB) into a [`Resp`].
+pub fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// GET, with a bearer token when given.
+pub fn get(s: &ServeProcess, path: &str, token: Option<&str>) -> Resp {
+    get_h(s, path, token, &[])
+}
+
+/// GET with more headers (`Range`, `Accept-Language`, ...).
+pub fn get_h(s: &ServeProcess, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    let mut req = agent().get(format!("{}{}", s.base, path));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    finish(req.call())
+}
+
+/// POST a JSON body (or none), with a bearer token when given.
+pub fn post(
+    s: &ServeProcess,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Resp {
+    let mut req = agent().post(format!("{}{}", s.base, path));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    finish(match body {
+        Some(b) => req.send_json(b),
+        None => req.send_empty(),
+    })
+}
+
+/// POST a package's bytes to `/api/transfers`.
+pub fn upload(s: &ServeProcess, token: &str, bytes: &[u8]) -> Resp {
+    finish(
+        agent()
+            .post(format!("{}/api/transfers", s.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes),
+    )
+}
+
+/// Polls a transfer until its check is done (at most 120 s): its final status.
+pub fn wait_transfer(s: &ServeProcess, token: &str, id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let r = get(s, &format!("/api/transfers/{id}"), Some(token));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        if v["state"] != "checking" {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "transfer {id} still checking"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// GET with a token: (status, body).
 pub fn http_get(s: &ServeProcess, path: &str, token: &str) -> (u16, String) {
-    let mut r = agent()
-        .get(format!("{}{path}", s.base))
-        .header("Authorization", format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    let r = get(s, path, Some(token));
+    (r.status, r.text())
 }
 
 /// Uploads a package as a tar and waits for its check: the transfer's final status.
 pub fn http_transfer(s: &ServeProcess, token: &str, bag: &Path, tar: &Path) -> serde_json::Value {
     tar_of(bag, tar);
-    let mut r = agent()
-        .post(format!("{}/api/transfers", s.base))
-        .header("Authorization", format!("Bearer {token}"))
-        .header("Content-Type", "application/octet-stream")
-        .send(&std::fs::read(tar).unwrap()[..])
-        .unwrap();
-    let body = r.body_mut().read_to_string().unwrap();
-    assert_eq!(r.status().as_u16(), 202, "{body}");
-    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let (status, body) = http_get(s, &format!("/api/transfers/{id}"), token);
-        assert_eq!(status, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if v["state"] != "checking" {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "still checking");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let r = upload(s, token, &std::fs::read(tar).unwrap());
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    wait_transfer(s, token, &id)
 }
 
+/// Adds a user with `role` through the CLI and returns a fresh token for them.
 pub fn user_token(a: &Archive, name: &str, role: &str) -> String {
     let out = a.run(&["user", "add", name, "--role", role]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

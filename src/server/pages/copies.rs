@@ -15,7 +15,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{enc, error_page, page, refuse_unless, Lang, Visitor};
-use crate::copy::grant::{self, GrantStatus};
+use crate::copy::grant::{self, GrantState, GrantStatus};
 use crate::server::authz::Capability;
 use crate::server::copies_api::{self as capi, NewCopy};
 use crate::server::{ApiError, AppState};
@@ -61,10 +61,15 @@ fn record_link(copy: &GrantStatus, reference_code: &str) -> String {
 }
 
 fn status_cell(lang: Lang, g: &GrantStatus) -> Markup {
+    let expires = g.grant.expires.as_deref().unwrap_or("");
     html! {
-        @match &g.revoked {
-            Some(r) => { span.bad { (lang.t("已撤销", "Revoked")) " " (r.revoked_at) } }
-            None => { span.ok { (lang.t("授权有效", "Granted")) } }
+        @match (&g.state, &g.revoked) {
+            (GrantState::Revoked, Some(r)) => { span.bad { (lang.t("已撤销", "Revoked")) " " (r.revoked_at) } }
+            (GrantState::Expired, _) => { span.bad { (lang.t("已过期", "Expired")) " " (expires) } }
+            _ => {
+                span.ok { (lang.t("授权有效", "Granted")) }
+                @if !expires.is_empty() { " " (lang.t("至 ", "until ")) (expires) }
+            }
         }
     }
 }
@@ -78,6 +83,9 @@ struct IssueForm {
     records: String,
     #[serde(default)]
     version: String,
+    /// YYYY-MM-DD or RFC 3339; empty: until revoked.
+    #[serde(default)]
+    expires: String,
 }
 
 fn issue_form(lang: Lang, f: &IssueForm) -> Markup {
@@ -92,6 +100,8 @@ fn issue_form(lang: Lang, f: &IssueForm) -> Markup {
             textarea id="records" name="records" required rows="4" cols="40" { (f.records) }
             label for="version" { (lang.t("版本（留空为最新）", "Version (empty: the newest)")) }
             input id="version" name="version" size="6" value=(f.version);
+            label for="expires" { (lang.t("授权截止日期（留空为撤销前一直有效）", "Grant expires on (empty: until revoked)")) }
+            input id="expires" name="expires" type="date" value=(f.expires);
             p { button type="submit" { (lang.t("出具并授权", "Issue and grant")) } }
         }
     }
@@ -190,6 +200,7 @@ async fn issue(
             .map(String::from)
             .collect(),
         version: Some(f.version.clone()).filter(|s| !s.trim().is_empty()),
+        expires: Some(f.expires.clone()).filter(|s| !s.trim().is_empty()),
     };
     match capi::issue(&state, &v.p, &c).await {
         Ok((issued, _)) => {
@@ -225,10 +236,17 @@ async fn copy_markup(
                 (lang.t("账本条目 ", "ledger entries ")) (g.grant.issued_ledger_index) ", " (g.grant.ledger_index) }
             dt { (lang.t("副本包", "Bundle")) }
             dd {
-                a href=(format!("/api/copies/{}/bundle", enc(&g.grant.copy_id))) download {
-                    (lang.t("下载副本包", "Download the bundle")) }
+                @if g.state == GrantState::Revoked {
+                    // Removed from the server with the revocation; the ledger keeps the rest.
+                    (lang.t("副本包已随撤销移除", "The bundle was removed with the revocation"))
+                } @else {
+                    a href=(format!("/api/copies/{}/bundle", enc(&g.grant.copy_id))) download {
+                        (lang.t("下载副本包", "Download the bundle")) }
+                }
                 " (" (g.grant.bundle_bytes) " bytes, sha256 " code { (g.grant.bundle_sha256) } ")"
             }
+            dt { (lang.t("授权截止", "Grant expires")) }
+            dd { (g.grant.expires.as_deref().unwrap_or(lang.t("撤销前一直有效", "never (until revoked)"))) }
             @if archivist { dt { (lang.t("状态", "Status")) } dd { (status_cell(lang, &g)) } }
         }
         p { (lang.t(
@@ -301,10 +319,9 @@ async fn revoke(
     if let Some(r) = gate(&v, Capability::IssueCopies) {
         return r;
     }
-    match grant::revoke(&state.store, &state.key, &v.p.user, &copy_id, &f.reason).await {
+    match capi::revoke(&state, &v.p, &copy_id, &f.reason).await {
         Ok(_) => Redirect::to(&format!("/copies/{}", enc(&copy_id))).into_response(),
         Err(e) => {
-            let e = ApiError::from(e);
             if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
                 return error_page(v.lang, Some(&v.p), e);
             }

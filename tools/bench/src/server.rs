@@ -237,8 +237,9 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-/// The server's result-cache counters (hits, misses) from `/metrics`; zeros if unreadable.
-fn cache_counts(base: &str, token: &str) -> (u64, u64) {
+/// The server's result-cache counters (hits, misses) and per-segment partial counters (hits,
+/// misses) from `/metrics`; zeros if unreadable.
+fn cache_counts(base: &str, token: &str) -> (u64, u64, u64, u64) {
     let text = agent()
         .get(format!("{base}/metrics"))
         .header("Authorization", format!("Bearer {token}"))
@@ -246,17 +247,22 @@ fn cache_counts(base: &str, token: &str) -> (u64, u64) {
         .ok()
         .and_then(|mut r| r.body_mut().read_to_string().ok())
         .unwrap_or_default();
-    let count = |what: &str| {
+    let count = |metric: &str, what: &str| {
         text.lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!(
-                    "strongroom_search_cache_total{{result=\"{what}\"}} "
-                ))
-            })
+            .find_map(|l| l.strip_prefix(&format!("{metric}{{result=\"{what}\"}} ")))
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0)
     };
-    (count("hit"), count("miss"))
+    let (results, segments) = (
+        "strongroom_search_cache_total",
+        "strongroom_search_segments_total",
+    );
+    (
+        count(results, "hit"),
+        count(results, "miss"),
+        count(segments, "hit"),
+        count(segments, "miss"),
+    )
 }
 
 fn main() -> ExitCode {
@@ -601,7 +607,8 @@ fn drive(
         "records": args.records, "load_seconds": load_secs, "index_catch_up_seconds": index_secs,
         "seconds": elapsed, "search_clients": args.clients, "transfer_clients": args.transfers,
         "search": s, "transfers": tr, "server_peak_rss_bytes": rss,
-        "search_cache": {"entries": args.search_cache, "hits": cache.0, "misses": cache.1},
+        "search_cache": {"entries": args.search_cache, "hits": cache.0, "misses": cache.1,
+                         "segment_hits": cache.2, "segment_misses": cache.3},
         "goals": {"errors": 0, "search_p99_ms": 100},
     });
     let table = format!(
@@ -609,12 +616,12 @@ fn drive(
          search     {:>8} done {:>8.1}/s  p50 {:>7.1} ms  p99 {:>7.1} ms  errors {}  (goal: p99 ≤ 100 ms, 0 errors)\n\
          transfers  {:>8} done {:>8.2}/s  p50 {:>7.0} ms  p99 {:>7.0} ms  errors {}  (10 records each, upload to accepted)\n\
          server peak RSS {} MiB; records loaded in {:.0} s; index caught up in {:.1} s\n\
-         search result cache ({}): {} hits, {} misses",
+         search result cache ({}): {} hits, {} misses; segments of the misses: {} reused, {} searched",
         args.records, args.clients, args.transfers, elapsed,
         s["completed"], s["per_second"].as_f64().unwrap_or(0.0), s["p50_ms"].as_f64().unwrap_or(0.0), s["p99_ms"].as_f64().unwrap_or(0.0), s["errors"],
         tr["completed"], tr["per_second"].as_f64().unwrap_or(0.0), tr["p50_ms"].as_f64().unwrap_or(0.0), tr["p99_ms"].as_f64().unwrap_or(0.0), tr["errors"],
         rss >> 20, load_secs, index_secs,
-        args.search_cache.map_or("server default".to_string(), |n| format!("{n} entries")), cache.0, cache.1,
+        args.search_cache.map_or("server default".to_string(), |n| format!("{n} entries")), cache.0, cache.1, cache.2, cache.3,
     );
     if args.json {
         eprintln!("{table}");
