@@ -1587,6 +1587,79 @@ async fn a_writer_stopped_before_its_claim_is_fenced_before_its_write_is_undone(
     }
 }
 
+/// A writer stopped before its claim with plain events (no write in the store to undo): its
+/// lease runs out, B breaks the lock and recovers with the key, appending nothing of its own.
+/// The fence still takes the tip, so A cannot commit at it, naming a state B may change next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_stopped_before_its_claim_with_plain_events_is_fenced_too() {
+    use strongroom::ledger::commit;
+    use strongroom::store::StoreError;
+    for (name, store, _dir) in backends() {
+        let key = Arc::new(key());
+        let WriterA {
+            gate,
+            ledger: a,
+            lock: a_lock,
+            ..
+        } = writer_a(&store, &key, "ledger/next/", 5).await;
+        let a_token = a_lock.info().token.clone();
+        gate.arm();
+        let a_batch = entries("A, stopped", 2);
+        let zombie = {
+            let (a, key, a_batch) = (a.clone(), key.clone(), a_batch.clone());
+            tokio::spawn(async move { a.append(&a_lock, &key, &a_batch).await })
+        };
+        gate.wait_reached().await;
+
+        let (b, b_lock) = writer_b_breaks_in(&store).await;
+        let r = commit::recover(&store, &b, &b_lock, &key)
+            .await
+            .expect("B's recovery");
+        assert_eq!(r.fenced_at, Some(5), "{name}: {r:?}");
+        let fenced = strongroom::ledger::entry::Entry::decode(&b.entry(5).await.expect("entry"))
+            .expect("decode");
+        assert_eq!(fenced.kind, "writer.fenced", "{name}");
+        assert_eq!(
+            fenced.fields["writers"],
+            serde_json::json!([a_token]),
+            "{name}"
+        );
+        // Once per lock: a second recovery under the same lock appends nothing.
+        let again = commit::recover(&store, &b, &b_lock, &key)
+            .await
+            .expect("again");
+        assert_eq!(again.fenced_at, None, "{name}");
+
+        gate.release();
+        let err = zombie
+            .await
+            .expect("A's task")
+            .expect_err("A committed nothing");
+        assert!(
+            matches!(err, log::LedgerError::Store(StoreError::LockLost)),
+            "{name}: {err:?}"
+        );
+        assert_eq!(b.size().await.expect("size"), 6, "{name}: the fence only");
+        for e in b.entries(0, 6).await.expect("entries") {
+            assert!(
+                !a_batch.contains(&e),
+                "{name}: one of A's entries was committed"
+            );
+        }
+        let next = b
+            .append(&b_lock, &key, &entries("B", 2))
+            .await
+            .expect("B appends");
+        assert_eq!(next.first_index, 6, "{name}");
+        let report = b
+            .verify(&key.verifier(), None, &|_| {})
+            .await
+            .expect("ledger verify");
+        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        b_lock.release().await.expect("release");
+    }
+}
+
 /// What a writer's start-up recovery costs in requests when nothing was left behind: on S3
 /// (moto) the ledger's search for garbage beyond the edge lists one folder per level and kind
 /// instead of probing 18 tile indices each (which `memory://` still does: there a request is

@@ -46,9 +46,13 @@ pub struct Recovered {
 /// broken when its lease ran out, not because it died: `RecoveryReport::unfenced`) is fenced
 /// first: one `writer.fenced` entry is appended through the ordinary claim, taking that
 /// index, so the writer's own claim can no longer succeed (it stops with `LockLost`); then the
-/// store's recovery runs again and undoes the write. Costs nothing when nothing was left
-/// behind. If the writer wakes and claims first, the fence finds its claim (`Overtaken`): its
-/// batch is committed, and the store's recovery then keeps its write.
+/// store's recovery runs again and undoes the write. A lock taken by breaking the lease of a
+/// holder that may be alive is fenced the same way even when it left no write in the store:
+/// it may be about to claim the tip with a document change or plain events prepared on what
+/// it read, and after the fence it cannot. Costs nothing when the lock was taken free or from
+/// a dead holder and nothing was left behind. If the writer wakes and claims first, the fence
+/// finds its claim (`Overtaken`): its batch is committed (on the state it read, which nothing
+/// had changed since), and the store's recovery then keeps its write.
 pub async fn recover(
     store: &Store,
     ledger: &Ledger,
@@ -60,11 +64,16 @@ pub async fn recover(
         ..Recovered::default()
     };
     done.store = store.recover(lock).await?;
-    if done.store.unfenced.is_empty() {
+    // Holders whose lease we broke while they may be alive: even with no write of theirs
+    // left in the store, one may be between its last lock confirmation and its claim with a
+    // document change or plain events, which would commit at the ledger's tip.
+    let broken = lock.take_fence_due();
+    if done.store.unfenced.is_empty() && broken.is_empty() {
         return Ok(done);
     }
     let left = std::mem::take(&mut done.store.unfenced);
     let mut writers: Vec<String> = left.iter().map(|u| u.writer.clone()).collect();
+    writers.extend(broken);
     writers.sort();
     writers.dedup();
     let versions: Vec<String> = left.iter().flat_map(|u| u.versions.clone()).collect();
@@ -90,6 +99,9 @@ pub async fn recover(
         // below keeps its write.
         Err(LedgerError::Overtaken { .. }) => {}
         Err(e) => return Err(e),
+    }
+    if left.is_empty() {
+        return Ok(done);
     }
     let again = store.recover(lock).await?;
     done.store.completed += again.completed;

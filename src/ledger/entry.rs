@@ -574,7 +574,9 @@ pub enum Event {
     /// `writer.fenced` (写入者隔离): recovery found writes left by writers whose lock was
     /// broken while they may still be alive (a lease run out, not a dead process), and fences
     /// them before undoing those writes: this entry's claim takes the ledger index their
-    /// batches planned, so a writer that wakes up can no longer commit them.
+    /// batches planned, so a writer that wakes up can no longer commit them. Also written,
+    /// with no writes, by a writer that took the lock by breaking such a writer's lease: it
+    /// may be about to claim the tip with a document change or plain events.
     WriterFenced {
         /// The lock tokens of the writers fenced.
         writers: Vec<String>,

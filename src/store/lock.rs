@@ -72,6 +72,10 @@ pub struct WriterLock {
     lease: Arc<std::sync::Mutex<LockInfo>>,
     lost: Arc<AtomicBool>,
     renewals: Option<tokio::task::JoinHandle<()>>,
+    /// Tokens of holders whose lease this writer broke to take the lock while they may still
+    /// be alive: each must be fenced in the ledger before anything they might still commit
+    /// (`ledger::commit::recover`).
+    fence_due: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for WriterLock {
@@ -213,6 +217,7 @@ impl Store {
             acquired: rfc3339(now),
             expires: rfc3339(now + chrono::Duration::seconds(LOCK_TTL_SECONDS)),
         };
+        let mut broke_live = Vec::new();
         for _ in 0..5 {
             match self.put_create(&lock_path(), pretty(&info)).await {
                 Ok(()) => {
@@ -226,6 +231,7 @@ impl Store {
                         lease,
                         lost,
                         renewals: Some(renewals),
+                        fence_due: Arc::new(std::sync::Mutex::new(broke_live)),
                     });
                 }
                 Err(StoreError::AlreadyExists { .. }) => {
@@ -247,6 +253,11 @@ impl Store {
                         .break_stale(&stale_token, &raw, held.as_ref(), &info)
                         .await?
                     {
+                        // A holder that may still be alive (a paused process, another host)
+                        // may still try to commit what it had prepared: fenced at recovery.
+                        if let Some(h) = held.as_ref().filter(|h| !is_dead(h)) {
+                            broke_live.push(h.token.clone());
+                        }
                         continue;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -400,6 +411,16 @@ impl WriterLock {
             self.lost.store(true, Ordering::SeqCst);
             Err(StoreError::LockLost)
         }
+    }
+
+    /// Takes the tokens of the holders this writer broke the lock of while they may still be
+    /// alive (empty after the first call, and for a lock taken free or from a dead holder):
+    /// the caller fences them (`ledger::commit::recover`).
+    pub fn take_fence_due(&self) -> Vec<String> {
+        self.fence_due
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     /// Releases the lock if it is still ours.
