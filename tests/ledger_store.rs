@@ -1349,6 +1349,20 @@ impl object_store::ObjectStore for Counting {
     }
 }
 
+/// `store` seen through a request counter.
+fn counting(store: &Store) -> (Store, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let counted = Store::with_backend(
+        Arc::new(Counting {
+            inner: store.backend().clone(),
+            counts: counts.clone(),
+        }),
+        Arc::new(strongroom::store::Volatile),
+        store.url(),
+    );
+    (counted, counts)
+}
+
 /// What an append and a size read cost in requests, on S3 (moto) and memory (the same
 /// object_store calls): the claim adds one PUT per append and one GET (a 404) per size read.
 /// (`file://` adds a staged rename and the latest checkpoint's re-read; local calls.)
@@ -1358,15 +1372,7 @@ async fn the_claim_costs_one_put_per_append_and_one_get_per_size_read() {
         if name == "file" {
             continue;
         }
-        let counts = Arc::new(Counts::default());
-        let counted = Store::with_backend(
-            Arc::new(Counting {
-                inner: store.backend().clone(),
-                counts: counts.clone(),
-            }),
-            Arc::new(strongroom::store::Volatile),
-            store.url(),
-        );
+        let (counted, counts) = counting(&store);
         let ledger = Ledger::new(counted.clone(), ORIGIN);
         let key = key();
         let lock = take_lock(&counted).await;
@@ -1670,15 +1676,7 @@ async fn a_writer_start_on_s3_lists_instead_of_probing() {
         if name == "file" {
             continue;
         }
-        let counts = Arc::new(Counts::default());
-        let counted = Store::with_backend(
-            Arc::new(Counting {
-                inner: store.backend().clone(),
-                counts: counts.clone(),
-            }),
-            Arc::new(strongroom::store::Volatile),
-            store.url(),
-        );
+        let (counted, counts) = counting(&store);
         let ledger = Ledger::new(counted.clone(), ORIGIN);
         let key = key();
         let lock = take_lock(&counted).await;

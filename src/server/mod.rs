@@ -167,8 +167,13 @@ impl AppState {
                 return Ok(cached.1.clone());
             }
         }
-        let fresh = Arc::new(Users::load(&self.store).await?);
+        // One load per ledger size: the requests that found the same change wait for it
+        // instead of each reading the users again (a burst after every commit).
         let mut w = self.users.write().await;
+        if w.0 >= size {
+            return Ok(w.1.clone());
+        }
+        let fresh = Arc::new(Users::load(&self.store).await?);
         *w = (size, fresh.clone());
         Ok(fresh)
     }
@@ -185,8 +190,12 @@ impl AppState {
                 return Ok(cached.1.clone());
             }
         }
-        let fresh = Arc::new(crate::copy::grant::Grants::load(&self.store).await?);
+        // One load per ledger size, as for the users.
         let mut w = self.grants.write().await;
+        if w.0 != u64::MAX && w.0 >= size {
+            return Ok(w.1.clone());
+        }
+        let fresh = Arc::new(crate::copy::grant::Grants::load(&self.store).await?);
         *w = (size, fresh.clone());
         Ok(fresh)
     }
