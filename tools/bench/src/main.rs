@@ -398,7 +398,22 @@ fn make_data(dir: &Path, s: &Sizes) -> Result<()> {
         s.small_bytes / 1024,
         s.small_records
     ));
-    make_small_bag(&dir.join("small-bag"), s, &mut buf)
+    make_small_bag(&dir.join("small-bag"), s, &mut buf, "SML", "BENCH-SMALL")?;
+    progress("making two more small-files bags (the same shape, other 档号)");
+    make_small_bag(
+        &dir.join("small-bag-2"),
+        s,
+        &mut buf,
+        "SM2",
+        "BENCH-SMALL-2",
+    )?;
+    make_small_bag(
+        &dir.join("small-bag-3"),
+        s,
+        &mut buf,
+        "SM3",
+        "BENCH-SMALL-3",
+    )
 }
 
 /// The large-file bag: one record, one text file of `bytes`.
@@ -412,8 +427,15 @@ fn make_large_bag(dir: &Path, bytes: u64, buf: &mut [u8]) -> Result<()> {
     bag(dir, "BENCH-LARGE")
 }
 
-/// The small-files bag: `records` records of `files / records` text files each.
-fn make_small_bag(dir: &Path, s: &Sizes, buf: &mut [u8]) -> Result<()> {
+/// A small-files bag: `records` records of `files / records` text files each, organization
+/// code `organization` (so that two bags have different 档号).
+fn make_small_bag(
+    dir: &Path,
+    s: &Sizes,
+    buf: &mut [u8],
+    organization: &str,
+    external_id: &str,
+) -> Result<()> {
     let per_record = s.small_files.div_ceil(s.small_records);
     let mut n = 0;
     for r in 1..=s.small_records {
@@ -428,10 +450,10 @@ fn make_small_bag(dir: &Path, s: &Sizes, buf: &mut [u8]) -> Result<()> {
             n += 1;
         }
         let item = u32::try_from(r)?;
-        let json = record_json("SML", item, &format!("基准测试：小文件 {r}"), &names)?;
+        let json = record_json(organization, item, &format!("基准测试：小文件 {r}"), &names)?;
         fs::write(rec.join("record.json"), json)?;
     }
-    bag(dir, "BENCH-SMALL")
+    bag(dir, external_id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -755,6 +777,10 @@ fn render(header: &[String], sections: &[Section]) -> String {
 struct DataSets {
     large_bag: PathBuf,
     small_bag: PathBuf,
+    /// The same shape as `small_bag`, other 档号: transferred alone into the full archive,
+    /// then `small_bag_3` while a rolling audit runs.
+    small_bag_2: PathBuf,
+    small_bag_3: PathBuf,
     large_file: PathBuf,
     small_files: Vec<PathBuf>,
 }
@@ -779,6 +805,8 @@ fn data_sets(args: &Args, dir: &Path) -> Result<DataSets> {
         large_file: large_file_of(&large_bag),
         large_bag,
         small_bag,
+        small_bag_2: dir.join("small-bag-2"),
+        small_bag_3: dir.join("small-bag-3"),
         small_files,
     })
 }
@@ -1025,6 +1053,80 @@ fn replicate(sr: &Strongroom, dir: &Path) -> Result<Replicated> {
     })
 }
 
+/// Two more small-files transfers into the full archive: one alone, one while rolling audits
+/// run back to back.
+struct Audited {
+    alone: Ran,
+    transfer: Ran,
+    /// The audits' `--max-rate`, bytes/s.
+    max_rate: u64,
+    /// Audit runs started during the transfer.
+    audits: u64,
+}
+
+/// Intake while the fixity audit runs (issue 9: the audit is rate-limited so that intake keeps
+/// its share): `verify --rolling 100% --max-rate R` back to back, R a quarter of this disk's
+/// `dd conv=fdatasync` rate, during the transfer of a bag shaped like the first small-files
+/// bag; compared with the same transfer into the same archive made alone just before (both
+/// from a cold page cache).
+fn audited_intake(sr: &Strongroom, data: &DataSets, dd_bps: f64) -> Result<Audited> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    progress("strongroom transfer: a second small-files bag, alone, into the full archive");
+    drop_caches()?;
+    let alone = sr.run(
+        "transfer-small-alone",
+        &["transfer".as_ref(), data.small_bag_2.as_os_str()],
+    )?;
+    let max_rate = (dd_bps / 4.0).max(1.0) as u64;
+    progress(format!(
+        "strongroom transfer: a third small-files bag while `verify --rolling 100% --max-rate {}` runs back to back",
+        size_text(max_rate)
+    ));
+    drop_caches()?;
+    let (stop, audits) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let auditor = {
+        let (stop, audits) = (stop.clone(), audits.clone());
+        let (bin, home, logs) = (sr.bin.clone(), sr.home.clone(), sr.logs.clone());
+        std::thread::spawn(move || -> Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                let n = audits.fetch_add(1, Ordering::Relaxed);
+                let mut cmd = Command::new(&bin);
+                cmd.arg("--home").arg(&home).args([
+                    "--as",
+                    "bench",
+                    "verify",
+                    "--rolling",
+                    "100%",
+                    "--max-rate",
+                    &max_rate.to_string(),
+                ]);
+                run_cmd(&mut cmd, &logs, &format!("audit-{n}"))?.ok()?;
+            }
+            Ok(())
+        })
+    };
+    let transfer = sr.run(
+        "transfer-small-audited",
+        &["transfer".as_ref(), data.small_bag_3.as_os_str()],
+    );
+    stop.store(true, Ordering::Relaxed);
+    let audit = auditor
+        .join()
+        .map_err(|_| anyhow::anyhow!("the audit thread panicked"))?;
+    let transfer = transfer?;
+    audit.context("a rolling audit during the transfer failed")?;
+    Ok(Audited {
+        alone,
+        transfer,
+        max_rate,
+        audits: audits.load(Ordering::Relaxed),
+    })
+}
+
 /// Third-party tools on the same data: table rows, JSON, and the output of any that failed.
 #[derive(Default)]
 struct ThirdParty {
@@ -1167,6 +1269,7 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
     let ver = verify(&sr)?;
     let copied = copy_large(&sr, dir)?;
     let replicated = replicate(&sr, dir)?;
+    let audited = audited_intake(&sr, &data, sizes.large_bytes as f64 / base.dd)?;
     let third = third_party(&data, &sizes, &sr)?;
 
     // Figures.
@@ -1192,6 +1295,9 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
     let cp_bps = replicated.store_bytes as f64 / replicated.baseline;
     let replicate_bps = replicated.bytes as f64 / replicated.ran.seconds;
     let r_replicate = replicate_bps / cp_bps;
+    let audited_fps = n_small as f64 / audited.transfer.seconds;
+    let alone_fps = n_small as f64 / audited.alone.seconds;
+    let r_audited = audited_fps / alone_fps;
     let cache_note = match &ver.cache {
         Cache::Dropped => {
             "dropped before each cold read (sync; echo 3 > /proc/sys/vm/drop_caches)".into()
@@ -1282,6 +1388,19 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
                     ),
                 )
                 .rss(&t_small),
+                Row::new("the same again, into the full archive")
+                    .time(audited.alone.seconds)
+                    .rate(format!("{alone_fps:.0} files/s"))
+                    .rss(&audited.alone),
+                Row::new(format!(
+                    "the same under a rolling audit ({} runs, --max-rate {}/s = ¼ dd)",
+                    audited.audits,
+                    size_text(audited.max_rate)
+                ))
+                .time(audited.transfer.seconds)
+                .rate(format!("{audited_fps:.0} files/s"))
+                .ratio(format!("{r_audited:.2}× alone"), "")
+                .rss(&audited.transfer),
                 Row::new(format!(
                     "verify: {} files, {}",
                     ver.files,
@@ -1366,6 +1485,16 @@ fn run(args: &Args, scratch: &Scratch) -> Result<()> {
             "files_per_s": small_fps,
             "ratio_write_sync": r_small,
             "peak_rss_bytes": t_small.max_rss_bytes,
+        },
+        "transfer_small_under_audit": {
+            "seconds": audited.transfer.seconds,
+            "files_per_s": audited_fps,
+            "ratio_alone": r_audited,
+            "alone_seconds": audited.alone.seconds,
+            "alone_files_per_s": alone_fps,
+            "audit_max_rate_bytes_per_s": audited.max_rate,
+            "audit_runs": audited.audits,
+            "peak_rss_bytes": audited.transfer.max_rss_bytes,
         },
         "verify": {
             "seconds": ver.ran.seconds,
