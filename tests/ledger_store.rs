@@ -341,11 +341,7 @@ async fn recover_recreates_a_lost_kept_checkpoint() {
         let back = ledger.checkpoint_at(10).await.expect("read").expect("kept");
         assert_eq!(back.note, a.checkpoint.note);
         assert!(!ledger.recover(&lock).await.expect("again").checkpoint_kept);
-        let report = ledger
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&ledger, &key, &name).await;
         lock.release().await.expect("release");
     }
 }
@@ -394,11 +390,7 @@ async fn recover_rolls_forward_to_a_durable_kept_checkpoint() {
             .await
             .expect("append after roll-forward");
         assert_eq!(c.first_index, 9, "{name}");
-        let report = fresh
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&fresh, &key, &name).await;
         assert_eq!(
             fresh.recover(&lock).await.expect("again").rolled_forward,
             None,
@@ -1062,11 +1054,7 @@ async fn a_writer_stopped_past_its_lease_cannot_overwrite_or_fork() {
         all.extend(b_batch);
         assert_eq!(b.size().await.expect("size"), 530, "{name}");
         assert_eq!(b.entries(0, 530).await.expect("entries"), all, "{name}");
-        let report = b
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&b, &key, &name).await;
         let claim = b.claim_at(300).await.expect("claim").expect("B's claim");
         assert_eq!(claim.writer, b_lock.info().token, "{name}");
         assert_eq!(claim.new, 530, "{name}");
@@ -1127,11 +1115,7 @@ async fn a_batch_stopped_after_its_claim_is_rolled_forward_by_the_next_writer() 
         all.extend(a_batch.iter().cloned());
         assert_eq!(b.size().await.expect("size"), 550, "{name}");
         assert_eq!(b.entries(0, 550).await.expect("entries"), all, "{name}");
-        let report = b
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&b, &key, &name).await;
         let b_batch = entries("B", 10);
         let appended = b.append(&b_lock, &key, &b_batch).await.expect("B appends");
         assert_eq!(appended.first_index, 550, "{name}");
@@ -1156,11 +1140,7 @@ async fn a_batch_stopped_after_its_claim_is_rolled_forward_by_the_next_writer() 
             "{name}: never moved back"
         );
         assert_eq!(b.entries(0, 560).await.expect("entries"), all, "{name}");
-        let report = b
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&b, &key, &name).await;
         b_lock.release().await.expect("release");
     }
 }
@@ -1223,11 +1203,7 @@ async fn a_stale_latest_checkpoint_is_read_as_the_claims_chain_says() {
             c.checkpoint.note.as_bytes(),
             "{name}"
         );
-        let report = fresh
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&fresh, &key, &name).await;
         lock.release().await.expect("release");
     }
 }
@@ -1347,6 +1323,15 @@ impl object_store::ObjectStore for Counting {
         bump(&self.counts.other);
         self.inner.rename_opts(from, to, options).await
     }
+}
+
+/// `ledger verify` of `ledger` finds nothing.
+async fn verifies_clean(ledger: &Ledger, key: &ArchiveKey, name: &str) {
+    let report = ledger
+        .verify(&key.verifier(), None, &|_| {})
+        .await
+        .expect("ledger verify");
+    assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
 }
 
 /// `store` seen through a request counter.
@@ -1573,11 +1558,7 @@ async fn a_writer_stopped_before_its_claim_is_fenced_before_its_write_is_undone(
             store.list_paths(&root).await.expect("list").is_empty(),
             "{name}: A wrote nothing more"
         );
-        let report = b
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("ledger verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&b, &key, &name).await;
 
         // B goes on: no `Overtaken`.
         let next = b
@@ -1657,11 +1638,7 @@ async fn a_writer_stopped_before_its_claim_with_plain_events_is_fenced_too() {
             .await
             .expect("B appends");
         assert_eq!(next.first_index, 6, "{name}");
-        let report = b
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("ledger verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&b, &key, &name).await;
         b_lock.release().await.expect("release");
     }
 }
@@ -1719,11 +1696,7 @@ async fn a_writer_start_on_s3_lists_instead_of_probing() {
         let garbage = crashed_append(&counted, &all, &lost).await;
         let r = fresh.recover(&lock).await.expect("recover");
         assert_eq!(r.removed, garbage, "{name}");
-        let report = fresh
-            .verify(&key.verifier(), None, &|_| {})
-            .await
-            .expect("verify");
-        assert!(report.findings.is_empty(), "{name}: {:#?}", report.findings);
+        verifies_clean(&fresh, &key, &name).await;
         lock.release().await.expect("release");
     }
 }

@@ -30,8 +30,30 @@ pub struct ResultCache {
     capacity: AtomicUsize,
     /// The generation the entries belong to, and the entries.
     entries: Mutex<(u64, HashMap<Key, SearchResults>)>,
+    counts: HitCounts,
+}
+
+/// Hits and misses of a cache (the result cache, the partial results).
+#[derive(Debug, Default)]
+pub(crate) struct HitCounts {
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+impl HitCounts {
+    /// Counts one look-up.
+    pub(crate) fn record(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (hits, misses) so far.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Counters of a result cache.
@@ -54,10 +76,8 @@ impl ResultCache {
 
     /// Its counters.
     pub fn stats(&self) -> CacheStats {
-        CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        let (hits, misses) = self.counts.read();
+        CacheStats { hits, misses }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<Key, SearchResults>)> {
@@ -73,12 +93,7 @@ impl ResultCache {
             let g = self.lock();
             (g.0 == generation).then(|| g.1.get(key).cloned()).flatten()
         };
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counts.record(found.is_some());
         found
     }
 

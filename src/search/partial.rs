@@ -29,7 +29,7 @@ use tantivy::collector::{Collector, FacetCollector, FacetCounts, SegmentCollecto
 use tantivy::index::SegmentId;
 use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
 
-use super::cache::Key;
+use super::cache::{HitCounts, Key};
 
 /// A scoring epoch ends when the number of documents has moved by more than this share.
 pub const EPOCH_DRIFT: f64 = 0.05;
@@ -88,8 +88,7 @@ pub struct PartialCache {
     epoch: Mutex<Option<Epoch>>,
     next_epoch: AtomicU64,
     entries: Mutex<HashMap<PartialKey, Arc<Partial>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    counts: HitCounts,
 }
 
 impl std::fmt::Debug for PartialCache {
@@ -127,10 +126,8 @@ impl PartialCache {
 
     /// Its counters.
     pub fn stats(&self) -> PartialStats {
-        PartialStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        let (hits, misses) = self.counts.read();
+        PartialStats { hits, misses }
     }
 
     /// The epoch to score a search on `current` with; None when the cache is off.
@@ -175,12 +172,7 @@ impl PartialCache {
         let found = lock(&self.entries)
             .get(&Self::key(search, reader, epoch))
             .cloned();
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counts.record(found.is_some());
         found
     }
 
