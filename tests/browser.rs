@@ -233,6 +233,15 @@ impl Session {
         self.page.wait_for("document.readyState === 'complete' && ((location.pathname === '/search' && !!document.getElementById('q')) || (location.pathname === '/copies' && !!document.querySelector('main h1')))");
     }
 
+    /// Chooses Chinese with the header's language link (the browser may ask for English).
+    fn choose_chinese(&mut self) {
+        self.page
+            .eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
+        self.page.wait_for(
+            "document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'",
+        );
+    }
+
     /// Signs out with the header's button.
     fn sign_out(&mut self) {
         self.page
@@ -353,11 +362,7 @@ fn two_archivists_approve_and_execute_a_disposition_in_chromium() {
         return;
     };
     s.sign_in(&lin);
-    s.page
-        .eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
-    s.page.wait_for(
-        "document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'",
-    );
+    s.choose_chinese();
     // The due list, from the navigation; propose a batch from it.
     s.page
         .eval("document.querySelector('a[href=\"/retention/due\"]').click(); true");
@@ -474,11 +479,7 @@ fn an_archivist_issues_and_revokes_a_copy_a_court_downloads_in_chromium() {
         return;
     };
     s.sign_in(&lin);
-    s.page
-        .eval("document.querySelector('a[href=\"/lang/zh\"]').click(); true");
-    s.page.wait_for(
-        "document.documentElement.lang === 'zh-CN' && document.readyState === 'complete'",
-    );
+    s.choose_chinese();
     // The copies page from the navigation; a record not in the archive is refused on the
     // page, with what was typed kept.
     s.page

@@ -984,6 +984,25 @@ async fn writer_a(store: &Store, key: &ArchiveKey, gated: &str, base: u64) -> Wr
     }
 }
 
+/// Writer A appends `batch` in a task and is stopped at its armed gate; the task gives back
+/// the append's result and A's lock once the gate is opened.
+async fn a_stopped_appending(
+    gate: &Gate,
+    a: &Ledger,
+    a_lock: WriterLock,
+    key: &Arc<ArchiveKey>,
+    batch: &[Bytes],
+) -> tokio::task::JoinHandle<(Result<log::Appended, log::LedgerError>, WriterLock)> {
+    gate.arm();
+    let (a, key, batch) = (a.clone(), key.clone(), batch.to_vec());
+    let task = tokio::spawn(async move {
+        let r = a.append(&a_lock, &key, &batch).await;
+        (r, a_lock)
+    });
+    gate.wait_reached().await;
+    task
+}
+
 /// Writer B: A's lease runs out (A is stopped) and B takes the lock by breaking it.
 async fn writer_b_breaks_in(store: &Store) -> (Ledger, WriterLock) {
     lease_runs_out(store).await;
@@ -1010,16 +1029,8 @@ async fn a_writer_stopped_past_its_lease_cannot_overwrite_or_fork() {
             ..
         } = writer_a(&store, &key, "ledger/", 300).await;
 
-        gate.arm();
         let a_batch = entries("A, stopped", 250);
-        let zombie = {
-            let (a, key, a_batch) = (a.clone(), key.clone(), a_batch.clone());
-            tokio::spawn(async move {
-                let r = a.append(&a_lock, &key, &a_batch).await;
-                (r, a_lock)
-            })
-        };
-        gate.wait_reached().await;
+        let zombie = a_stopped_appending(&gate, &a, a_lock, &key, &a_batch).await;
 
         let (b, b_lock) = writer_b_breaks_in(&store).await;
         b.recover(&b_lock).await.expect("B recovers");
@@ -1082,16 +1093,8 @@ async fn a_batch_stopped_after_its_claim_is_rolled_forward_by_the_next_writer() 
             ..
         } = writer_a(&store, &key, "ledger/tile/", 300).await;
 
-        gate.arm();
         let a_batch = entries("A, stopped", 250);
-        let stopped = {
-            let (a, key, a_batch) = (a.clone(), key.clone(), a_batch.clone());
-            tokio::spawn(async move {
-                let r = a.append(&a_lock, &key, &a_batch).await;
-                (r, a_lock)
-            })
-        };
-        gate.wait_reached().await;
+        let stopped = a_stopped_appending(&gate, &a, a_lock, &key, &a_batch).await;
         let reader = Ledger::new(store.clone(), ORIGIN);
         assert_eq!(
             reader.size().await.expect("size"),
@@ -1590,13 +1593,8 @@ async fn a_writer_stopped_before_its_claim_with_plain_events_is_fenced_too() {
             ..
         } = writer_a(&store, &key, "ledger/next/", 5).await;
         let a_token = a_lock.info().token.clone();
-        gate.arm();
         let a_batch = entries("A, stopped", 2);
-        let zombie = {
-            let (a, key, a_batch) = (a.clone(), key.clone(), a_batch.clone());
-            tokio::spawn(async move { a.append(&a_lock, &key, &a_batch).await })
-        };
-        gate.wait_reached().await;
+        let zombie = a_stopped_appending(&gate, &a, a_lock, &key, &a_batch).await;
 
         let (b, b_lock) = writer_b_breaks_in(&store).await;
         let r = commit::recover(&store, &b, &b_lock, &key)
@@ -1621,6 +1619,7 @@ async fn a_writer_stopped_before_its_claim_with_plain_events_is_fenced_too() {
         let err = zombie
             .await
             .expect("A's task")
+            .0
             .expect_err("A committed nothing");
         assert!(
             matches!(err, log::LedgerError::Store(StoreError::LockLost)),

@@ -177,13 +177,21 @@ fn page(lang: Lang, who: Option<&Principal>, title: &str, body: Markup) -> Marku
     }
 }
 
-/// The refusal page (403) for a visitor whose role lacks `cap`, naming what the role cannot
-/// do (`(zh, en)`); None when it may.
-fn refuse_unless(v: &Visitor, cap: Capability, what: (&str, &str)) -> Option<Response> {
+/// The visitor, when signed in and its role has `cap`; otherwise the page to answer with:
+/// the sign-in redirect, or the refusal page (403) naming what the role cannot do
+/// (`(zh, en)`).
+// The Err is the page a handler answers with at once, as axum hands it the rejection.
+#[allow(clippy::result_large_err)]
+fn admit(
+    v: Result<Visitor, Response>,
+    cap: Capability,
+    what: (&str, &str),
+) -> Result<Visitor, Response> {
+    let v = v?;
     if cap.allowed(&v.p.role) {
-        None
+        Ok(v)
     } else {
-        Some(error_page(
+        Err(error_page(
             v.lang,
             Some(&v.p),
             ApiError::forbidden(v.lang.t(what.0, what.1)),

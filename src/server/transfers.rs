@@ -230,7 +230,12 @@ impl Jobs {
             signed: s.signed.clone(),
             checked_from: s.checked_from,
         };
-        let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
+        // Never an empty file in place of a status: a status that does not serialise is an
+        // error naming the file, and the one on disk stays as it was.
+        let bytes = serde_json::to_vec_pretty(&saved).map_err(|e| JobsError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
         write_durably(&path, &bytes).map_err(|source| JobsError::Io { path, source })
     }
 

@@ -14,7 +14,7 @@ use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{enc, error_page, page, refuse_unless, Lang, Visitor};
+use super::{admit, enc, error_page, page, Lang, Visitor};
 use crate::copy::grant::{self, GrantState, GrantStatus};
 use crate::server::authz::Capability;
 use crate::server::copies_api::{self as capi, NewCopy};
@@ -33,9 +33,11 @@ pub fn nav(lang: Lang) -> Markup {
     html! { " · " a href="/copies" { (lang.t("调阅副本", "Copies")) } }
 }
 
-/// The refusal page (403) for a visitor whose role lacks `cap`, if it does.
-fn gate(v: &Visitor, cap: Capability) -> Option<Response> {
-    refuse_unless(
+/// The visitor, if signed in and its role has `cap`; otherwise the sign-in or refusal page.
+// The Err is the page a handler answers with at once, as axum hands it the rejection.
+#[allow(clippy::result_large_err)]
+fn gate(v: Result<Visitor, Response>, cap: Capability) -> Result<Visitor, Response> {
+    admit(
         v,
         cap,
         (
@@ -164,13 +166,10 @@ async fn copies_markup(
 }
 
 async fn copies_page(State(state): State<Arc<AppState>>, v: Result<Visitor, Response>) -> Response {
-    let v = match v {
+    let v = match gate(v, Capability::ReadCopies) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(r) = gate(&v, Capability::ReadCopies) {
-        return r;
-    }
     match copies_markup(&state, &v, None, &IssueForm::default()).await {
         Ok(m) => m.into_response(),
         Err(e) => error_page(v.lang, Some(&v.p), e),
@@ -182,13 +181,10 @@ async fn issue(
     v: Result<Visitor, Response>,
     Form(f): Form<IssueForm>,
 ) -> Response {
-    let v = match v {
+    let v = match gate(v, Capability::IssueCopies) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(r) = gate(&v, Capability::IssueCopies) {
-        return r;
-    }
     let c = NewCopy {
         court: f.court.clone(),
         request: f.request.clone(),
@@ -288,13 +284,10 @@ async fn copy_page(
     v: Result<Visitor, Response>,
     UrlPath(copy_id): UrlPath<String>,
 ) -> Response {
-    let v = match v {
+    let v = match gate(v, Capability::ReadCopies) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(r) = gate(&v, Capability::ReadCopies) {
-        return r;
-    }
     match copy_markup(&state, &v, &copy_id, None).await {
         Ok(m) => m.into_response(),
         Err(e) => error_page(v.lang, Some(&v.p), e),
@@ -312,13 +305,10 @@ async fn revoke(
     UrlPath(copy_id): UrlPath<String>,
     Form(f): Form<RevokeForm>,
 ) -> Response {
-    let v = match v {
+    let v = match gate(v, Capability::IssueCopies) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(r) = gate(&v, Capability::IssueCopies) {
-        return r;
-    }
     match capi::revoke(&state, &v.p, &copy_id, &f.reason).await {
         Ok(_) => Redirect::to(&format!("/copies/{}", enc(&copy_id))).into_response(),
         Err(e) => {

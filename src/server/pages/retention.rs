@@ -14,7 +14,7 @@ use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{enc, error_page, page, refuse_unless, Lang, Visitor};
+use super::{admit, enc, error_page, page, Lang, Visitor};
 use crate::retention::state::DueItem;
 use crate::retention::RetentionState;
 use crate::server::authz::Capability;
@@ -42,9 +42,11 @@ pub fn nav(lang: Lang) -> Markup {
     }
 }
 
-/// The refusal page (403) for a visitor whose role lacks `cap`, if it does.
-fn gate(v: &Visitor, cap: Capability) -> Option<Response> {
-    refuse_unless(
+/// The visitor, if signed in and its role has `cap`; otherwise the sign-in or refusal page.
+// The Err is the page a handler answers with at once, as axum hands it the rejection.
+#[allow(clippy::result_large_err)]
+fn gate(v: Result<Visitor, Response>, cap: Capability) -> Result<Visitor, Response> {
+    admit(
         v,
         cap,
         (
@@ -96,13 +98,10 @@ async fn due_page(
     v: Result<Visitor, Response>,
     Query(q): Query<DueQuery>,
 ) -> Response {
-    let v = match v {
+    let v = match gate(v, Capability::ReadRetention) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(r) = gate(&v, Capability::ReadRetention) {
-        return r;
-    }
     let lang = v.lang;
     let params = DueParams {
         as_of: q.as_of.clone(),
@@ -161,13 +160,10 @@ async fn batches_page(
     State(state): State<Arc<AppState>>,
     v: Result<Visitor, Response>,
 ) -> Response {
-    let v = match v {
+    let v = match gate(v, Capability::ReadRetention) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(r) = gate(&v, Capability::ReadRetention) {
-        return r;
-    }
     let lang = v.lang;
     let st = match RetentionState::load(&state.store).await {
         Ok(s) => s,
